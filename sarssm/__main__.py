@@ -1,0 +1,3 @@
+from sarssm.cli import main
+
+raise SystemExit(main())

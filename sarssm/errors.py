@@ -1,0 +1,13 @@
+"""User-facing errors: the CLI prints these as one line and exits non-zero, without a traceback."""
+
+
+class SarssmError(Exception):
+    """Base class of every error caused by the user's input (a file, a flag, a config value)."""
+
+
+class ConfigError(SarssmError):
+    """A configuration key is unknown, missing, of the wrong type or has an impossible value."""
+
+
+class ProductError(SarssmError):
+    """A product on disk is missing, corrupt, or does not follow the Maya4 layout."""
