@@ -7,6 +7,7 @@ Unknown keys, wrong types and impossible values raise `ConfigError` naming the k
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from pathlib import Path
@@ -17,6 +18,7 @@ import yaml
 from sarssm.errors import ConfigError
 
 T = TypeVar("T")
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def load_yaml(path: str | Path) -> dict[str, Any]:
@@ -46,6 +48,8 @@ def parse_override(text: str) -> tuple[list[str], Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, str) and _SCIENTIFIC.fullmatch(value):
+        value = float(value)  # YAML 1.1 reads "1e-3" as a string; a number is meant
     return key.split("."), value
 
 
@@ -116,7 +120,9 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
                 return _convert(option, value, where)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {hint}")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{where}: {value!r} fits none of {hint}"
+        )
     if origin is Literal:
         allowed = get_args(hint)
         if value not in allowed:
@@ -131,7 +137,10 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_convert(a, v, f"{where}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+            return tuple(
+                _convert(a, v, f"{where}[{i}]")
+                for i, (a, v) in enumerate(zip(args, value, strict=True))
+            )
         item = args[0] if args else Any
         items = [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
