@@ -1,0 +1,188 @@
+"""The Lightning DataModule: products on disk -> split -> normalised patch batches.
+
+`prepare_data` simulates the products when the config asks for simulated data and the folder
+holds none yet (one process); `setup` lists, filters and splits the products, and estimates the
+normalisation on the training split (every process computes the same scales).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import lightning as L
+from torch.utils.data import DataLoader
+
+from sarssm.data.catalog import SplitConfig, split_products
+from sarssm.data.patches import (
+    GridPatchSampler,
+    PatchDataset,
+    PatchGeometry,
+    ProductEntry,
+    RandomPatchSampler,
+    collate_patches,
+    range_positions,
+)
+from sarssm.errors import ConfigError
+
+
+@dataclass
+class SimulateConfig:
+    """Products `sarssm train` simulates into `data.path` when it holds none."""
+
+    preset: str = "demo"
+    scene: str = "mixed"
+    products: int = 24
+    seed: int = 0
+    snr_db: float | None = 20.0
+
+
+@dataclass
+class DataConfig:
+    """Where the products are and how patches are cut from them (rows, columns)."""
+
+    path: str = "data/demo"  # a product folder, or a folder of `*.zarr` products
+    simulate: SimulateConfig | None = None  # simulate into `path` when it holds no products
+    input_level: Literal["rc", "rcmc"] = "rc"
+    target_level: Literal["az"] = "az"
+    patch_size: tuple[int, int] = (256, 1)  # [azimuth length, range columns]
+    stride: tuple[int, int] = (128, 1)  # evaluation grid step
+    buffer: tuple[int, int] = (0, 0)  # rows / columns left out at each product edge
+    loss_margin: int = 32  # samples at each patch end left out of loss and metrics
+    samples_per_epoch: int = 2048  # random training patches per epoch
+    batch_size: int = 32  # patches per batch (each patch gives `columns` sequences)
+    num_workers: int = 0
+    pin_memory: bool = False
+    cache_mb: int = 256  # decoded products kept in memory per worker (LRU)
+    norm_patches: int = 256  # training patches used to estimate the normalisation
+    seed: int = 0  # patch draws: (seed, epoch)
+    split: SplitConfig = field(default_factory=SplitConfig)
+
+    def __post_init__(self) -> None:
+        length, cols = self.patch_size
+        if length < 1 or cols < 1:
+            raise ConfigError(f"data.patch_size must be positive, got {list(self.patch_size)}")
+        if min(self.stride) < 1:
+            raise ConfigError(f"data.stride must be positive, got {list(self.stride)}")
+        if min(self.buffer) < 0:
+            raise ConfigError(f"data.buffer must be >= 0, got {list(self.buffer)}")
+        if not 0 <= 2 * self.loss_margin < length:
+            raise ConfigError(
+                f"data.loss_margin {self.loss_margin} leaves nothing of patch length {length}"
+            )
+        for name in ("samples_per_epoch", "batch_size", "norm_patches", "cache_mb"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
+        if self.num_workers < 0:
+            raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+
+    @property
+    def patch(self) -> PatchGeometry:
+        return PatchGeometry(self.patch_size[0], self.patch_size[1], self.stride, self.buffer)
+
+
+def load_entries(paths: list[Path]) -> list[ProductEntry]:
+    """Open each product lazily and record its shape and column range positions."""
+    from sarssm.data.store import open_product
+
+    entries = []
+    for path in paths:
+        product = open_product(path)
+        rows, cols = product.shape
+        entries.append(ProductEntry(path, rows, cols, range_positions(cols, product.attrs)))
+    return entries
+
+
+class SarDataModule(L.LightningDataModule):
+    """Train / val / test patch loaders over a folder of products.
+
+    Batches are dicts: x [B, L, 2] complex64 (signal / input_scale, positional channel),
+    y [B, L] complex64 (target / target_scale), loc [B, 3] (product, row, column).
+    """
+
+    def __init__(self, config: DataConfig, scaler=None) -> None:  # scaler: ComplexScaler
+        super().__init__()
+        self.config = config
+        self.scaler = scaler
+        self.splits: dict[str, list[ProductEntry]] = {}
+
+    def prepare_data(self) -> None:
+        path = Path(self.config.path)
+        if self.config.simulate is None or _has_products(path):
+            return
+        from sarssm.sim.simulate import simulate
+
+        sim = self.config.simulate
+        simulate(path, sim.preset, sim.scene, sim.products, sim.seed, snr_db=sim.snr_db)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        from sarssm.data.store import list_products
+
+        paths = list_products(Path(self.config.path))
+        parts = split_products(paths, self.config.split, _attrs_of(paths))
+        self.splits = {name: load_entries(p) for name, p in parts.items()}
+        if not self.splits["train"]:
+            raise ConfigError(f"data: no training products under {self.config.path}")
+        if self.scaler is None:
+            self.scaler = self.fit_scaler()
+
+    def fit_scaler(self):  # -> ComplexScaler
+        """RMS scales of input and target over `norm_patches` random training patches."""
+        from sarssm.data.normalize import ComplexScaler
+
+        ds = self._dataset("train", scaled=False)
+        sampler = RandomPatchSampler(
+            ds.entries, self.config.patch, self.config.norm_patches, self.config.seed + 7919
+        )
+        return ComplexScaler.fit(ds.read(loc) for loc in sampler)
+
+    def _dataset(self, split: str, scaled: bool = True) -> PatchDataset:
+        cfg = self.config
+        entries = self.splits.get(split, [])
+        scales = (self.scaler.input_scale, self.scaler.target_scale) if scaled else (1.0, 1.0)
+        return PatchDataset(
+            entries, cfg.patch, cfg.input_level, cfg.target_level, *scales, cfg.cache_mb << 20
+        )
+
+    def _loader(self, split: str, sampler) -> DataLoader:
+        cfg = self.config
+        return DataLoader(
+            self._dataset(split),
+            batch_size=cfg.batch_size,
+            sampler=sampler,
+            collate_fn=collate_patches,
+            num_workers=cfg.num_workers,
+            pin_memory=cfg.pin_memory,
+            persistent_workers=cfg.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        cfg = self.config
+        entries = self.splits["train"]
+        sampler = RandomPatchSampler(entries, cfg.patch, cfg.samples_per_epoch, cfg.seed)
+        return self._loader("train", sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._eval_loader("val")
+
+    def test_dataloader(self) -> DataLoader:
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> DataLoader:
+        sampler = GridPatchSampler(self.splits.get(split, []), self.config.patch)
+        if len(sampler) == 0:
+            raise ConfigError(f"data: the {split} split has no product large enough for a patch")
+        return self._loader(split, sampler)
+
+
+def _has_products(path: Path) -> bool:
+    return path.is_dir() and any(path.rglob("*.zarr"))
+
+
+def _attrs_of(paths: list[Path]) -> dict[Path, dict]:
+    from sarssm.data.store import open_product
+
+    return {p: open_product(p).attrs for p in paths}

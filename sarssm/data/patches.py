@@ -1,0 +1,245 @@
+"""Patches of products: where they may start, how they are drawn, how they are read.
+
+A patch is an azimuth segment of `length` rows over `columns` adjacent range columns. Each
+column of a patch is one model sequence: the input signal (level `rc` or `rcmc`) with the
+positional channel, and the target (level `az`). Training patches are drawn at random, uniformly
+over every valid start position of every training product, with a generator seeded by
+(seed, epoch): a different draw each epoch, the same draw for the same seed and epoch (so a
+resumed run sees what an uninterrupted one would). Evaluation patches tile the products on a
+fixed grid.
+
+Symbols: P products, R rows (azimuth), C columns (range), L patch length, W patch columns.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, Sampler
+
+from sarssm.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class PatchGeometry:
+    """Patch size, evaluation stride and the edge buffer, in (rows, columns)."""
+
+    length: int
+    columns: int
+    stride: tuple[int, int]
+    buffer: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ProductEntry:
+    """One product of a split: its path, shape and the range positions of its columns."""
+
+    path: Path
+    rows: int
+    cols: int
+    range_position: np.ndarray  # [C] in [-1, 1] across the swath (or across the product)
+
+    def starts(self, patch: PatchGeometry) -> tuple[np.ndarray, np.ndarray]:
+        """All valid (row, column) start positions; empty when the product is too small."""
+        br, bc = patch.buffer
+        rows = np.arange(br, self.rows - br - patch.length + 1)
+        cols = np.arange(bc, self.cols - bc - patch.columns + 1)
+        return rows, cols
+
+
+def range_positions(cols: int, attrs: dict) -> np.ndarray:
+    """Normalised range position of each column: [-1, 1] over the preset's slant-range swath
+    when the product records its geometry, else over the product's own columns."""
+    geo = attrs.get("geometry") if isinstance(attrs, dict) else None
+    if geo and geo.get("swath_far_m", 0) > geo.get("swath_near_m", 0) > 0:
+        r = geo["near_range_m"] + np.arange(cols) * geo["range_spacing_m"]
+        mid = 0.5 * (geo["swath_near_m"] + geo["swath_far_m"])
+        half = 0.5 * (geo["swath_far_m"] - geo["swath_near_m"])
+        return ((r - mid) / half).astype(np.float32)
+    return np.linspace(-1.0, 1.0, cols, dtype=np.float32) if cols > 1 else np.zeros(1, np.float32)
+
+
+class ProductCache:
+    """Bounded LRU of decoded product arrays, so small products are read from disk once.
+
+    Products larger than the whole budget are read patch by patch (zarr reads only the chunks a
+    patch touches). One cache per worker process.
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = int(max_bytes)
+        self._items: OrderedDict[tuple[str, str], np.ndarray] = OrderedDict()
+        self._bytes = 0
+        self._products: dict[str, object] = {}
+        self._lock = threading.Lock()
+
+    def product(self, path: Path):  # -> sarssm.data.store.Product
+        from sarssm.data.store import open_product
+
+        key = str(path)
+        if key not in self._products:
+            self._products[key] = open_product(path)
+        return self._products[key]
+
+    def read(self, path: Path, level: str, rows: slice, cols: slice) -> np.ndarray:
+        product = self.product(path)
+        nbytes = int(np.prod(product.shape)) * 8
+        if nbytes > self.max_bytes:
+            return product.read(level, rows=rows, cols=cols)
+        key = (str(path), level)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key][rows, cols]
+        array = product.read(level)
+        with self._lock:
+            self._items[key] = array
+            self._bytes += array.nbytes
+            while self._bytes > self.max_bytes and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.nbytes
+        return array[rows, cols]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class PatchDataset(Dataset):
+    """Reads the patch at a location (product index, start row, start column).
+
+    Returns x [W, L, 2] complex64 (normalised signal, positional channel range + j azimuth)
+    and y [W, L] complex64 (normalised target); `collate_patches` stacks the W columns of
+    every patch into the batch.
+    """
+
+    def __init__(
+        self,
+        entries: list[ProductEntry],
+        patch: PatchGeometry,
+        input_level: str,
+        target_level: str,
+        input_scale: float = 1.0,
+        target_scale: float = 1.0,
+        cache_bytes: int = 256 << 20,
+    ) -> None:
+        self.entries = entries
+        self.patch = patch
+        self.input_level = input_level
+        self.target_level = target_level
+        self.input_scale = float(input_scale)
+        self.target_scale = float(target_scale)
+        self.cache = ProductCache(cache_bytes)
+
+    def read(self, loc: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """Raw (un-normalised) input and target of the patch at `loc`, each [L, W]."""
+        p, r, c = loc
+        entry = self.entries[p]
+        rows = slice(r, r + self.patch.length)
+        cols = slice(c, c + self.patch.columns)
+        x = self.cache.read(entry.path, self.input_level, rows, cols)
+        y = self.cache.read(entry.path, self.target_level, rows, cols)
+        return x, y
+
+    def __getitem__(self, loc: tuple[int, int, int]) -> dict[str, torch.Tensor]:
+        p, r, c = (int(v) for v in loc)
+        entry = self.entries[p]
+        x, y = self.read((p, r, c))
+        L, W = self.patch.length, self.patch.columns
+        az = 2.0 * (r + np.arange(L, dtype=np.float32)) / max(entry.rows - 1, 1) - 1.0  # [L]
+        rg = entry.range_position[c : c + W]  # [W]
+        pos = rg[:, None] + 1j * az[None, :]  # [W, L]
+        signal = x.T / self.input_scale  # [W, L]
+        xin = np.stack([signal, pos], axis=-1).astype(np.complex64)  # [W, L, 2]
+        return {
+            "x": torch.from_numpy(xin),
+            "y": torch.from_numpy((y.T / self.target_scale).astype(np.complex64)),
+            "loc": torch.tensor([p, r, c], dtype=torch.long).expand(W, 3).clone(),
+        }
+
+    def __len__(self) -> int:  # map-style access is by location; samplers define the order
+        raise TypeError("PatchDataset is indexed by location: use a patch sampler")
+
+
+def collate_patches(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Concatenate the columns of every patch along the batch axis: x [B, L, 2], y [B, L]."""
+    return {key: torch.cat([item[key] for item in items], dim=0) for key in items[0]}
+
+
+class RandomPatchSampler(Sampler):
+    """`num_samples` locations drawn uniformly over all valid starts, reseeded every epoch."""
+
+    def __init__(
+        self, entries: list[ProductEntry], patch: PatchGeometry, num_samples: int, seed: int
+    ) -> None:
+        self.starts = [e.starts(patch) for e in entries]
+        self.counts = np.array([len(r) * len(c) for r, c in self.starts], dtype=np.int64)
+        if self.counts.sum() == 0:
+            raise ConfigError(
+                f"data: no product is large enough for patch_size [{patch.length}, "
+                f"{patch.columns}] with buffer {list(patch.buffer)}"
+            )
+        if num_samples < 1:
+            raise ConfigError(f"data.samples_per_epoch must be >= 1, got {num_samples}")
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Called by the Trainer before each epoch: the draw depends on (seed, epoch) only."""
+        self.epoch = int(epoch)
+
+    def locations(self, epoch: int) -> np.ndarray:
+        """The [num_samples, 3] (product, row, column) draw of `epoch`."""
+        rng = np.random.default_rng([self.seed, epoch])
+        flat = rng.integers(0, self.counts.sum(), size=self.num_samples)  # uniform over starts
+        bounds = np.cumsum(self.counts)
+        prod = np.searchsorted(bounds, flat, side="right")
+        offset = flat - (bounds[prod] - self.counts[prod])
+        out = np.empty((self.num_samples, 3), dtype=np.int64)
+        for i, (p, k) in enumerate(zip(prod, offset, strict=True)):
+            rows, cols = self.starts[p]
+            out[i] = (p, rows[k // len(cols)], cols[k % len(cols)])
+        return out
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        for p, r, c in self.locations(self.epoch):
+            yield int(p), int(r), int(c)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+
+class GridPatchSampler(Sampler):
+    """Every product tiled on the stride grid (the last patch flush with the edge)."""
+
+    def __init__(self, entries: list[ProductEntry], patch: PatchGeometry) -> None:
+        locs = []
+        for p, entry in enumerate(entries):
+            rows, cols = entry.starts(patch)
+            if len(rows) == 0 or len(cols) == 0:
+                continue
+            locs += [
+                (p, r, c)
+                for r in _grid(rows, patch.stride[0])
+                for c in _grid(cols, patch.stride[1])
+            ]
+        self.locs = locs
+
+    def __iter__(self) -> Iterator[tuple[int, int, int]]:
+        return iter(self.locs)
+
+    def __len__(self) -> int:
+        return len(self.locs)
+
+
+def _grid(starts: np.ndarray, stride: int) -> list[int]:
+    grid = list(starts[::stride])
+    if grid[-1] != starts[-1]:
+        grid.append(starts[-1])
+    return [int(v) for v in grid]

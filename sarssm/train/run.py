@@ -1,0 +1,159 @@
+"""`sarssm train`: build the data, the model and the Trainer from a config, fit, export, report.
+
+A run writes into `save_dir`:
+  config.yaml          the resolved config (after overrides and flags), seed included
+  best/, last/         model.safetensors + model.yaml + normalization.yaml (+ info.yaml)
+  checkpoints/         Lightning checkpoints (last.ckpt resumes the run with its schedule)
+  logs/                TensorBoard logs; figures/ validation figures (PNG)
+  metrics.json         validation and test metrics of the best model
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from sarssm.config import apply_overrides, from_dict, load_yaml, save_yaml, to_dict
+from sarssm.errors import ConfigError
+from sarssm.io import atomic_write_text
+from sarssm.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def resolve_config(
+    path: str | Path | None, overrides: list[str] | None = None, **flags: Any
+) -> TrainConfig:
+    """defaults < YAML file < `key=value` overrides < CLI flags (dotted keys, None = not set)."""
+    data = load_yaml(path) if path else {}
+    data = apply_overrides(data, list(overrides or []))
+    set_flags = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    data = apply_overrides(data, set_flags)
+    return from_dict(TrainConfig, data, "config")
+
+
+def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Fit, export best/ and last/, evaluate the best model; returns the metrics dict."""
+    import lightning as L
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+
+    from sarssm.data.datamodule import SarDataModule
+    from sarssm.models import build_model
+    from sarssm.train.callbacks import ExportCallback, FigureCallback
+    from sarssm.train.module import FocusingModule
+
+    save_dir = Path(config.save_dir)
+    ckpt_dir = save_dir / "checkpoints"
+    last_ckpt = ckpt_dir / "last.ckpt"
+    if resume and not last_ckpt.is_file():
+        raise ConfigError(f"--resume: no checkpoint to resume from at {last_ckpt}")
+    if not resume and last_ckpt.is_file():
+        raise ConfigError(
+            f"{save_dir} already holds a run; pass --resume to continue it or choose another "
+            "--save-dir"
+        )
+    L.seed_everything(config.seed, workers=True, verbose=False)
+    save_dir.mkdir(parents=True, exist_ok=True)
+    save_yaml(config, save_dir / "config.yaml")
+
+    datamodule = SarDataModule(config.data, scaler=_saved_scaler(save_dir) if resume else None)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    if not resume:
+        atomic_write_text(save_dir / "normalization.json", json.dumps(datamodule.scaler.to_dict()))
+
+    net = build_model(config.model)
+    module = FocusingModule(
+        net, config.loss, to_dict(config.optim), loss_margin=config.data.loss_margin
+    )
+    tc = config.trainer
+    checkpoint = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_last=True
+    )
+    callbacks = [
+        checkpoint,
+        EarlyStopping(monitor="val/loss", mode="min", patience=tc.early_stopping_patience),
+        LearningRateMonitor(logging_interval="step"),
+        ExportCallback(save_dir, datamodule.scaler),
+    ]
+    if tc.figure_every_n_epochs:
+        callbacks.append(FigureCallback(save_dir / "figures", tc.figure_every_n_epochs))
+    trainer = L.Trainer(
+        max_epochs=tc.max_epochs,
+        accelerator=tc.accelerator,
+        devices=tc.devices,
+        num_nodes=tc.num_nodes,
+        strategy=tc.strategy,
+        precision=tc.precision,
+        gradient_clip_val=tc.gradient_clip_val or None,
+        log_every_n_steps=tc.log_every_n_steps,
+        limit_val_batches=tc.limit_val_batches,
+        deterministic=tc.deterministic,
+        enable_progress_bar=tc.progress_bar,
+        enable_model_summary=False,
+        logger=_loggers(config, save_dir),
+        callbacks=callbacks,
+        default_root_dir=save_dir,
+    )
+    trainer.fit(
+        module,
+        datamodule=datamodule,
+        ckpt_path=str(last_ckpt) if resume else None,
+        weights_only=True,
+    )
+    metrics = evaluate_best(trainer, module, datamodule, checkpoint.best_model_path)
+    if trainer.is_global_zero:
+        atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
+
+
+def evaluate_best(trainer, module, datamodule, best_path: str) -> dict[str, Any]:
+    """Validation and test metrics of the best checkpoint (patch windows)."""
+    import torch
+
+    if best_path:
+        state = torch.load(best_path, map_location="cpu", weights_only=True)
+        module.load_state_dict(state["state_dict"])
+    out: dict[str, Any] = {"best_checkpoint": Path(best_path).name if best_path else None}
+    for stage, run in (("val", trainer.validate), ("test", trainer.test)):
+        if not datamodule.splits.get(stage):
+            continue
+        results = run(module, datamodule=datamodule, verbose=False)
+        out[stage] = {k.split("/", 1)[1]: float(v) for k, v in results[0].items()}
+    return out
+
+
+def _saved_scaler(save_dir: Path):
+    from sarssm.data.normalize import ComplexScaler
+
+    path = save_dir / "normalization.json"
+    if not path.is_file():
+        raise ConfigError(f"--resume: {path} is missing")
+    return ComplexScaler.from_dict(json.loads(path.read_text()))
+
+
+def _loggers(config: TrainConfig, save_dir: Path) -> list:
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers: list = [CSVLogger(save_dir, name="logs", version="csv")]
+    if config.logging.tensorboard:
+        loggers.append(TensorBoardLogger(save_dir, name="logs", version="tensorboard"))
+    if config.logging.wandb != "off":
+        try:
+            import wandb  # noqa: F401
+            from lightning.pytorch.loggers import WandbLogger
+        except ImportError:
+            log.warning(
+                "logging.wandb=%s but wandb is not installed; skipping", config.logging.wandb
+            )
+        else:
+            loggers.append(
+                WandbLogger(
+                    project=config.logging.project,
+                    save_dir=str(save_dir),
+                    offline=config.logging.wandb == "offline",
+                )
+            )
+    return loggers
