@@ -150,12 +150,8 @@ class PatchDataset(Dataset):
         p, r, c = (int(v) for v in loc)
         entry = self.entries[p]
         x, y = self.read((p, r, c))
-        L, W = self.patch.length, self.patch.columns
-        az = 2.0 * (r + np.arange(L, dtype=np.float32)) / max(entry.rows - 1, 1) - 1.0  # [L]
-        rg = entry.range_position[c : c + W]  # [W]
-        pos = rg[:, None] + 1j * az[None, :]  # [W, L]
-        signal = x.T / self.input_scale  # [W, L]
-        xin = np.stack([signal, pos], axis=-1).astype(np.complex64)  # [W, L, 2]
+        W = self.patch.columns
+        xin = model_input(x.T / self.input_scale, entry.range_position[c : c + W], r, entry.rows)
         return {
             "x": torch.from_numpy(xin),
             "y": torch.from_numpy((y.T / self.target_scale).astype(np.complex64)),
@@ -164,6 +160,16 @@ class PatchDataset(Dataset):
 
     def __len__(self) -> int:  # map-style access is by location; samplers define the order
         raise TypeError("PatchDataset is indexed by location: use a patch sampler")
+
+
+def model_input(signal: np.ndarray, range_pos: np.ndarray, row0: int, rows: int) -> np.ndarray:
+    """Model input [W, L, 2] complex64 from a normalised signal [W, L]: channel 0 the signal,
+    channel 1 the positional channel range_pos + j * azimuth_pos (azimuth position of each row
+    in [-1, 1] over the product's `rows`, starting at row `row0`)."""
+    L = signal.shape[1]
+    az = 2.0 * (row0 + np.arange(L, dtype=np.float32)) / max(rows - 1, 1) - 1.0  # [L]
+    pos = range_pos[:, None] + 1j * az[None, :]  # [W, L]
+    return np.stack([signal, pos], axis=-1).astype(np.complex64)
 
 
 def collate_patches(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:

@@ -14,14 +14,14 @@ from sarssm.io import atomic_dir, atomic_write_text
 
 
 def export_model(net: torch.nn.Module, scaler: Any, path: Path, extra: dict | None = None) -> None:
-    """Write `path/` = model.safetensors + model.yaml + normalization.yaml, atomically."""
+    """Write `path/` = model.safetensors + model.yaml + normalization.json, atomically."""
     import yaml
 
     from sarssm.models import save_model
 
     with atomic_dir(Path(path), overwrite=True) as tmp:
         save_model(net, tmp)
-        atomic_write_text(tmp / "normalization.yaml", yaml.safe_dump(scaler.to_dict()))
+        scaler.save(tmp / "normalization.json")
         if extra:
             atomic_write_text(tmp / "info.yaml", yaml.safe_dump(extra, sort_keys=False))
 

@@ -106,7 +106,7 @@ class FocusingModule(L.LightningModule):
         from sarssm.eval.metrics import evaluate_arrays
 
         _, pred, target = self._shared_step(batch, stage)
-        metrics = evaluate_arrays(pred.detach(), target)
+        metrics = evaluate_arrays(pred.detach(), target, spatial_dims=1)  # SSIM per column
         keep = ("nmse_db", "coherence", "psnr_db", "ssim", "collapse_ratio")
         for key in keep:
             self.log(

@@ -2,7 +2,7 @@
 
 A run writes into `save_dir`:
   config.yaml          the resolved config (after overrides and flags), seed included
-  best/, last/         model.safetensors + model.yaml + normalization.yaml (+ info.yaml)
+  best/, last/         model.safetensors + model.yaml + normalization.json (+ info.yaml)
   checkpoints/         Lightning checkpoints (last.ckpt resumes the run with its schedule)
   logs/                TensorBoard logs; figures/ validation figures (PNG)
   metrics.json         validation and test metrics of the best model
@@ -62,7 +62,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     datamodule.prepare_data()
     datamodule.setup("fit")
     if not resume:
-        atomic_write_text(save_dir / "normalization.json", json.dumps(datamodule.scaler.to_dict()))
+        datamodule.scaler.save(save_dir / "normalization.json")
 
     net = build_model(config.model)
     module = FocusingModule(
@@ -128,10 +128,7 @@ def evaluate_best(trainer, module, datamodule, best_path: str) -> dict[str, Any]
 def _saved_scaler(save_dir: Path):
     from sarssm.data.normalize import ComplexScaler
 
-    path = save_dir / "normalization.json"
-    if not path.is_file():
-        raise ConfigError(f"--resume: {path} is missing")
-    return ComplexScaler.from_dict(json.loads(path.read_text()))
+    return ComplexScaler.load(save_dir / "normalization.json")
 
 
 def _loggers(config: TrainConfig, save_dir: Path) -> list:
