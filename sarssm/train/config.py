@@ -8,7 +8,8 @@ from typing import Any, Literal
 
 from sarssm.data.datamodule import DataConfig
 from sarssm.errors import ConfigError
-from sarssm.train.module import OptimConfig
+from sarssm.train.optim import OptimConfig
+from sarssm.train.schedule import ScheduleConfig
 
 
 @dataclass
@@ -55,6 +56,7 @@ class TrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     loss: dict[str, float] = field(default_factory=lambda: {"complex_mse": 1.0})
     optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 

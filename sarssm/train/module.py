@@ -9,34 +9,11 @@ are left out of the loss and of the metrics.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor, nn
-
-from sarssm.errors import ConfigError
-
-
-@dataclass
-class OptimConfig:
-    """AdamW with S4 parameter groups, linear warm-up then cosine decay over the whole run."""
-
-    lr: float = 3e-3
-    weight_decay: float = 0.01
-    ssm_lr_scale: float = 0.1  # state matrix and step size: lr * ssm_lr_scale, no weight decay
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup_fraction: float = 0.05  # of all optimiser steps
-    min_lr_ratio: float = 0.02  # final lr / peak lr
-
-    def __post_init__(self) -> None:
-        if not self.lr > 0:
-            raise ConfigError(f"optim.lr must be > 0, got {self.lr}")
-        if self.weight_decay < 0 or self.ssm_lr_scale <= 0:
-            raise ConfigError("optim.weight_decay must be >= 0 and optim.ssm_lr_scale > 0")
-        if not 0 <= self.warmup_fraction < 1 or not 0 <= self.min_lr_ratio <= 1:
-            raise ConfigError("optim.warmup_fraction must be in [0, 1), min_lr_ratio in [0, 1]")
 
 
 class FocusingModule(L.LightningModule):
@@ -47,16 +24,20 @@ class FocusingModule(L.LightningModule):
         net: nn.Module,
         loss_weights: dict[str, float] | None = None,
         optim: dict[str, Any] | None = None,
+        schedule: dict[str, Any] | None = None,
         loss_margin: int = 0,
     ) -> None:
         super().__init__()
         from sarssm.config import from_dict
         from sarssm.train.losses import WeightedSumLoss
+        from sarssm.train.optim import OptimConfig
+        from sarssm.train.schedule import ScheduleConfig
 
         self.save_hyperparameters(ignore=["net"])
         self.net = net
         self.criterion = WeightedSumLoss(loss_weights or {"complex_mse": 1.0})
         self.optim_config = from_dict(OptimConfig, optim or {}, "optim")
+        self.schedule_config = from_dict(ScheduleConfig, schedule or {}, "schedule")
         self.loss_margin = int(loss_margin)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -123,16 +104,13 @@ class FocusingModule(L.LightningModule):
             self.log("train/grad_norm", torch.stack(norms).norm(), on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from sarssm.train.optim import build_param_groups
+        from sarssm.train.optim import build_optimizer
         from sarssm.train.schedule import build_scheduler
 
-        cfg = self.optim_config
-        groups = build_param_groups(self.net, cfg.lr, cfg.weight_decay, cfg.ssm_lr_scale)
-        optimizer = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        optimizer = build_optimizer(self.net, self.optim_config)
         total = max(int(self.trainer.estimated_stepping_batches), 1)
-        scheduler = build_scheduler(
-            optimizer, total, int(cfg.warmup_fraction * total), cfg.min_lr_ratio
-        )
+        sched = self.schedule_config
+        scheduler = build_scheduler(optimizer, total, sched.warmup_steps(total), sched.min_lr_ratio)
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},

@@ -66,7 +66,11 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
 
     net = build_model(config.model)
     module = FocusingModule(
-        net, config.loss, to_dict(config.optim), loss_margin=config.data.loss_margin
+        net,
+        config.loss,
+        to_dict(config.optim),
+        to_dict(config.schedule),
+        loss_margin=config.data.loss_margin,
     )
     tc = config.trainer
     checkpoint = ModelCheckpoint(
