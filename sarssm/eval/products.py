@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from sarssm.data.patches import model_input, range_positions
+from sarssm.errors import SarssmError
 
 
 @torch.no_grad()
@@ -57,9 +58,13 @@ def evaluate_product(
         if not margin <= row < target.shape[0] - margin:
             continue
         kw = {"expected_amplitude": t["amplitude"], "expected_phase": t["phase_rad"]}
-        model_q = measure_point_target(pred, row, col, **kw).as_dict()
-        ref_q = measure_point_target(target, row, col, **kw).as_dict()
-        targets.append({"row": row, "col": col, "model": model_q, "reference": ref_q})
+        entry: dict[str, Any] = {"row": row, "col": col}
+        for name, image in (("model", pred), ("reference", target)):
+            try:
+                entry[name] = measure_point_target(image, row, col, **kw).as_dict()
+            except SarssmError as exc:  # nothing focused there: report it, measure the rest
+                entry[name] = {"error": str(exc)}
+        targets.append(entry)
     out["point_targets"] = targets
     return out
 

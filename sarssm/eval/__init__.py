@@ -1,0 +1,33 @@
+"""Evaluation: point-target quality (IRW, PSLR, ISLR, phase, position) and product inspection."""
+
+from sarssm.eval.pointtarget import (
+    CutQuality,
+    PointTargetQuality,
+    TheoreticalQuality,
+    default_half_window,
+    impulse_response,
+    interpolate_at,
+    measure_cut,
+    measure_point_target,
+    measure_product,
+    theoretical_response,
+    theory_for_geometry,
+    upsample_cut,
+    wrap_phase,
+)
+
+__all__ = [
+    "CutQuality",
+    "PointTargetQuality",
+    "TheoreticalQuality",
+    "default_half_window",
+    "impulse_response",
+    "interpolate_at",
+    "measure_cut",
+    "measure_point_target",
+    "measure_product",
+    "theoretical_response",
+    "theory_for_geometry",
+    "upsample_cut",
+    "wrap_phase",
+]
