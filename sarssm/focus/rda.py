@@ -1,0 +1,263 @@
+"""Reference range-Doppler processor (RDA): range-compressed `rc` -> `rcmc` -> focused `az`.
+
+Conventions (shared with the simulator, `sarssm.sim.simulate`):
+
+- Rows are azimuth samples (slow time t_n = n / PRF), columns are range bins at slant range
+  R_m = near_range + m * range_spacing. Zero squint, zero Doppler centroid.
+- A unit point target at row r0 and closest-approach range R0 has range history
+  R(t) = sqrt(R0^2 + V^2 t^2), t = t_n - r0 / PRF, and azimuth phase -4 pi (R(t) - R0) / lambda.
+- By stationary phase its azimuth spectrum (numpy's unnormalised DFT of the column) is
+
+      S(f) = G(f) * PRF / sqrt(Ka D(f)^3) * exp(-j pi/4) * exp(-j 4 pi R0 (D(f) - 1) / lambda)
+             * exp(-j 2 pi f r0 / PRF),
+
+  with D(f) = sqrt(1 - (lambda f / 2V)^2), Ka = 2 V^2 / (lambda R0) and G the two-way antenna
+  amplitude (`Geometry.antenna_gain`). In the range-Doppler domain the target sits at range
+  R0 / D(f): range cell migration R0 (1 / D(f) - 1). `azimuth_transfer` returns S for r0 = 0.
+
+Processing (every step vectorised over rows and blocks of columns):
+
+1. Zero-pad each column from N to `fft_length(...)` rows (longer than the column plus the full
+   synthetic aperture) and take the azimuth FFT: the filters act as linear, not circular,
+   convolutions, so nothing wraps from one end of a column to the other; rows within half an
+   aperture of either end are only partly focused, as at the edge of any real processed block.
+2. RCMC: for each Doppler bin f, the output column m reads the input row at range R_m / D(f),
+   i.e. at column m + delta_f with delta_f = R_c (1 / D(f) - 1) / range_spacing. The
+   interpolator is the ideal band-limited one over the block's columns (zero beyond the data):
+   out[m] = sum_k in[k] sinc(m - k + delta_f), a linear convolution along range done with FFTs
+   (`range_shift`). delta_f is taken at the centre R_c of a block of up to 256 columns (with 128
+   columns of context on each side); across a block it varies by at most 128 * (1/D - 1) bins
+   (7e-4 bins for the s1-stripmap preset), which is neglected. Inverse azimuth FFT and crop ->
+   level `rcmc`.
+3. Azimuth compression: azimuth FFT of `rcmc` again, times the matched filter
+
+      H(f) = W(f) * exp(+j 4 pi R_m (D(f) - 1) / lambda) * exp(+j pi/4) * sqrt(Ka D^3) / PRF / c_m,
+
+   which cancels the target's phase and its stationary-phase amplitude, leaving the spectral
+   weighting W(f) G(f) (`effective_weighting`). The constant c_m = sum_f W(f) G(f) / n over the
+   n-point FFT grid is the coherent gain, so a unit target at an integer row focuses to exactly
+   1 + 0j; inverse FFT and crop -> level `az`. `focus_rc` computes `az` from the cropped
+   `rcmc`, so a product's `az` is exactly the matched filter applied to its `rcmc` level.
+
+Accuracy (tests/focus): a point target simulated exactly in the time domain focuses at its row
+to within 0.01 sample, with peak phase within 0.01 rad of arg(sigma) and peak amplitude within
+1e-4 (demo) of |sigma|. In the s1-stripmap preset the range bins sample the pulse at its
+resolution and the target migrates by up to two bins, so part of its pulse falls outside a
+narrow product: the peak is 0.3 % low 16 bins from either edge (32 columns), 1.4 % low with 4.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import scipy.fft as sfft
+
+from sarssm.errors import ConfigError
+from sarssm.sim.geometry import Geometry
+
+BLOCK_COLUMNS = 256  # columns resampled together in RCMC
+CONTEXT_COLUMNS = 128  # neighbouring columns on each side that the range resampling sees
+
+
+# --- forward model and filters --------------------------------------------------------------
+def as_cols(geometry: Geometry, cols: Any, n_cols: int | None = None) -> np.ndarray:
+    """Absolute column indices (int64, contiguous) of a block; default all columns."""
+    if cols is None:
+        cols = np.arange(geometry.n_range if n_cols is None else n_cols)
+    cols = np.asarray(cols)
+    if cols.ndim != 1 or cols.size == 0:
+        raise ConfigError(f"cols must be a non-empty 1-D index array, got shape {cols.shape}")
+    if not np.all(np.equal(np.mod(cols, 1), 0)):
+        raise ConfigError("cols must hold integer column indices")
+    cols = cols.astype(np.int64)
+    if cols.size > 1 and not np.all(np.diff(cols) == 1):
+        raise ConfigError("cols must be contiguous increasing column indices (c0, c0+1, ...)")
+    if n_cols is not None and cols.size != n_cols:
+        raise ConfigError(f"cols has {cols.size} entries but the block has {n_cols} columns")
+    return cols
+
+
+def full_support_samples(geometry: Geometry, cols: Any = None) -> float:
+    """Longest azimuth support (rows) of a target, the span where |f(t)| <= PRF / 2."""
+    r0 = float(np.max(geometry.slant_range(cols)))
+    u = geometry.wavelength_m * geometry.prf_hz / (4.0 * geometry.velocity_mps)
+    t_max = u * r0 / (geometry.velocity_mps * math.sqrt(1.0 - u * u))
+    return 2.0 * t_max * geometry.prf_hz
+
+
+def fft_length(geometry: Geometry, n: int, cols: Any = None) -> int:
+    """Zero-padded azimuth FFT length for an n-row column: n + full support, FFT-friendly."""
+    pad = math.ceil(full_support_samples(geometry, cols)) + 16
+    return int(sfft.next_fast_len(n + pad))
+
+
+def effective_weighting(geometry: Geometry, f: np.ndarray) -> np.ndarray:
+    """W(f) G(f): the azimuth spectral weighting a focused point target sees (real, >= 0)."""
+    f = np.asarray(f, dtype=np.float64)
+    return geometry.window(f) * geometry.antenna_gain(f)
+
+
+def migration_bins(geometry: Geometry, f: np.ndarray, r0: np.ndarray | float) -> np.ndarray:
+    """Range cell migration R0 (1/D(f) - 1) in range bins; shape broadcast(f, r0)."""
+    d = geometry.migration_factor(f)
+    # 1/D - 1 = (1 - D) / D, with 1 - D = u^2 / (1 + D) kept free of cancellation
+    u2 = (
+        geometry.wavelength_m * np.asarray(f, dtype=np.float64) / (2 * geometry.velocity_mps)
+    ) ** 2
+    return np.asarray(r0) * (u2 / (1.0 + d)) / d / geometry.range_spacing_m
+
+
+def _azimuth_phase(geometry: Geometry, f: np.ndarray, r0: np.ndarray) -> np.ndarray:
+    """4 pi R0 (D(f) - 1) / lambda, [n, ncols] float64 (cancellation-free form of D - 1)."""
+    f = np.asarray(f, dtype=np.float64)[:, None]
+    d = geometry.migration_factor(f)
+    u2 = (geometry.wavelength_m * f / (2 * geometry.velocity_mps)) ** 2
+    return -4.0 * np.pi * r0[None, :] * (u2 / (1.0 + d)) / geometry.wavelength_m
+
+
+def azimuth_transfer(geometry: Geometry, cols: Any, n: int) -> np.ndarray:
+    """Stationary-phase azimuth spectrum of a unit target at row 0, per column, FFT order.
+
+    S(f) = G(f) PRF / sqrt(Ka D^3) exp(-j pi/4) exp(-j 4 pi R0 (D - 1) / lambda).
+    Returns [n, ncols] complex128.
+    """
+    cols = as_cols(geometry, cols)
+    f = geometry.doppler_frequencies(n)  # [n]
+    r0 = geometry.slant_range(cols)  # [M]
+    d3 = geometry.migration_factor(f)[:, None] ** 3  # [n, 1]
+    amp = geometry.antenna_gain(f)[:, None] * geometry.prf_hz / np.sqrt(geometry.ka(cols) * d3)
+    return amp * np.exp(-1j * (np.pi / 4 + _azimuth_phase(geometry, f, r0)))  # [n, M]
+
+
+def azimuth_matched_filter(
+    geometry: Geometry, cols: Any, n: int, dtype: Any = np.complex128
+) -> np.ndarray:
+    """Matched filter H(f) of each column on the n-point FFT grid, [n, ncols] of `dtype`.
+
+    H = W exp(+j 4 pi R0 (D - 1) / lambda) exp(+j pi/4) sqrt(Ka D^3) / PRF / c, with the
+    coherent gain c = sum_f W G / n, so that H * S = W G / c and a unit target at an integer
+    row focuses to exactly 1. Zero outside the processed band |f| <= Ba / 2.
+    """
+    cols = as_cols(geometry, cols)
+    f = geometry.doppler_frequencies(n)
+    band = np.flatnonzero(geometry.window(f) != 0.0)  # only in-band bins are non-zero
+    fb = f[band]
+    gain = np.sum(effective_weighting(geometry, f)) / n
+    amp_f = geometry.window(fb) * geometry.migration_factor(fb) ** 1.5  # [nb]
+    amp_r = np.sqrt(geometry.ka(cols)) / (geometry.prf_hz * gain)  # [M]
+    phase = np.pi / 4 + _azimuth_phase(geometry, fb, geometry.slant_range(cols))  # [nb, M]
+    h = np.zeros((n, cols.size), dtype=dtype)
+    h[band] = (amp_f[:, None] * amp_r[None, :]) * _unit_phasor(phase, h.dtype)
+    return h
+
+
+def _unit_phasor(phase: np.ndarray, dtype: Any) -> np.ndarray:
+    """exp(j phase) as `dtype`; complex64 via float32 trig after reduction modulo 2 pi."""
+    if np.dtype(dtype) == np.complex128:
+        return np.exp(1j * phase)
+    p = np.mod(phase, 2.0 * np.pi).astype(np.float32)
+    out = np.empty(p.shape, dtype=np.complex64)
+    out.real, out.imag = np.cos(p), np.sin(p)
+    return out
+
+
+# --- range-Doppler domain operations --------------------------------------------------------
+def range_shift(
+    x_rd: np.ndarray, geometry: Geometry, cols: Any, sign: float, pulse: bool = False
+) -> np.ndarray:
+    """Band-limited range shift of each Doppler row by sign * migration, in column blocks.
+
+    x_rd: [n, M] range-Doppler data over FFT-ordered Doppler bins of an n-point grid.
+    sign=+1 is RCMC: out[m] = sum_k in[k] sinc(m - k + delta_f), the ideal (sinc) interpolation
+    of the row at m + delta_f. sign=-1 is its inverse, the forward model: in[k] moves to
+    k + delta_f as the sampled range pulse, out[m] = sum_k in[k] sinc(b (m - k - delta_f)) with
+    b = 2 B spacing / c when `pulse` (the exact p(R_m - R_k / D(f))), b = 1 otherwise.
+
+    The sum runs over the block's columns plus `CONTEXT_COLUMNS` on each side (zero beyond the
+    data), so a product up to `BLOCK_COLUMNS + CONTEXT_COLUMNS` wide is resampled exactly; it is
+    a linear convolution per Doppler row, done by FFTs of length >= 2 W - 1 (no wrap-around).
+    """
+    n, M = x_rd.shape
+    cols = as_cols(geometry, cols, M)
+    f = geometry.doppler_frequencies(n)
+    b = geometry.range_spacing_m / geometry.range_resolution_m if pulse else 1.0
+    out = np.empty_like(x_rd)
+    for c0 in range(0, M, BLOCK_COLUMNS):
+        c1 = min(M, c0 + BLOCK_COLUMNS)
+        lo, hi = max(0, c0 - CONTEXT_COLUMNS), min(M, c1 + CONTEXT_COLUMNS)
+        width = hi - lo
+        length = int(sfft.next_fast_len(2 * width - 1))
+        centre = geometry.slant_range(cols[0] + 0.5 * (c0 + c1 - 1))
+        delta = migration_bins(geometry, f, centre)  # [n] bins
+        lags = np.arange(-(width - 1), width)  # j = m - k
+        real = x_rd.real.dtype
+        kernel = _sinc_kernel(b, lags, sign * delta, real)  # [n, 2W-1]
+        wrapped = np.zeros((n, length), dtype=real)  # lag j at index j mod L
+        wrapped[:, :width] = kernel[:, width - 1 :]
+        if width > 1:
+            wrapped[:, length - (width - 1) :] = kernel[:, : width - 1]
+        spec = sfft.fft(x_rd[:, lo:hi], n=length, axis=1)  # [n, L]
+        spec *= sfft.fft(wrapped, axis=1)
+        seg = sfft.ifft(spec, axis=1)
+        out[:, c0:c1] = seg[:, c0 - lo : c1 - lo]
+    return out
+
+
+def _sinc_kernel(b: float, lags: np.ndarray, shift: np.ndarray, dtype: Any) -> np.ndarray:
+    """sinc(b (j + shift_f)) for integer lags j and per-row shifts, [n, J] of `dtype`."""
+    x = (lags[None, :] + shift[:, None]).astype(dtype)  # [n, J]
+    if b != 1.0:
+        return np.sinc(b * x)
+    # b = 1: sin(pi (j + s)) = (-1)^j sin(pi s), so one sine per row
+    num = (np.sin(np.pi * shift) / np.pi).astype(dtype)[:, None]
+    alternate = np.where(lags % 2 == 0, 1.0, -1.0).astype(dtype)[None, :]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kernel = (num * alternate) / x
+    kernel[np.abs(x) < 1e-6] = 1.0  # x = 0 exactly when the shift is an integer
+    return kernel
+
+
+def _check_block(x: np.ndarray, geometry: Geometry, name: str) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ConfigError(f"{name} must be 2-D [azimuth rows, range columns], got {x.shape}")
+    if not np.iscomplexobj(x):
+        raise ConfigError(f"{name} must be complex, got dtype {x.dtype}")
+    if x.shape[0] < 2:
+        raise ConfigError(f"{name} needs at least 2 azimuth rows, got {x.shape[0]}")
+    return x.astype(np.complex64, copy=False)
+
+
+def _azimuth_spectrum(x: np.ndarray, nfft: int) -> np.ndarray:
+    return sfft.fft(x, n=nfft, axis=0)  # zero-pads rows N -> nfft
+
+
+# --- public stages --------------------------------------------------------------------------
+def rcmc(rc: np.ndarray, geometry: Geometry, cols: Any = None) -> np.ndarray:
+    """Range cell migration correction of a block rc [N, M] -> rcmc [N, M] complex64."""
+    rc = _check_block(rc, geometry, "rc")
+    cols = as_cols(geometry, cols, rc.shape[1])
+    n = rc.shape[0]
+    nfft = fft_length(geometry, n, cols)
+    spec = _azimuth_spectrum(rc, nfft)  # [nfft, M]
+    spec = range_shift(spec, geometry, cols, sign=+1.0)
+    return sfft.ifft(spec, axis=0)[:n].astype(np.complex64)
+
+
+def azimuth_compress(rcmc: np.ndarray, geometry: Geometry, cols: Any = None) -> np.ndarray:
+    """Windowed azimuth matched filter of a block rcmc [N, M] -> az [N, M] complex64."""
+    x = _check_block(rcmc, geometry, "rcmc")
+    cols = as_cols(geometry, cols, x.shape[1])
+    n = x.shape[0]
+    nfft = fft_length(geometry, n, cols)
+    spec = _azimuth_spectrum(x, nfft)  # [nfft, M]
+    spec *= azimuth_matched_filter(geometry, cols, nfft, dtype=np.complex64)
+    return sfft.ifft(spec, axis=0)[:n].astype(np.complex64)
+
+
+def focus_rc(rc: np.ndarray, geometry: Geometry, cols: Any = None) -> dict[str, np.ndarray]:
+    """Both processing levels of a block: {"rcmc": [N, M], "az": [N, M]} complex64."""
+    level_rcmc = rcmc(rc, geometry, cols)
+    return {"rcmc": level_rcmc, "az": azimuth_compress(level_rcmc, geometry, cols)}
