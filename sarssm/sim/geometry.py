@@ -164,7 +164,7 @@ S1_STRIPMAP = Geometry(
     range_spacing_m=2.33,
     range_bandwidth_hz=64.35e6,
     n_azimuth=2048,
-    n_range=16,
+    n_range=32,
     swath_near_m=800_000.0,
     swath_far_m=900_000.0,
 )

@@ -120,9 +120,11 @@ def place_point_targets(
 ) -> list[PointTarget]:
     """Random isolated targets: `n_targets` of them (error if they do not fit), or 3..8 that fit.
 
-    Rows lie more than one aperture (at the far column) from either column end, columns at
-    least two bins from the product's range edges where there is room. Two targets are kept
-    apart by more than two apertures in azimuth, or by at least two columns.
+    Rows lie more than one aperture (at the far column) from either column end. Columns keep
+    a range gap of `gap` bins from the product's range edges (where there is room) and
+    between two targets closer than two apertures in azimuth, with gap = 2 + the largest range
+    migration in bins (so a target's migration stays inside the product and off its
+    neighbours' columns: 3 bins on `demo`, 5 on `s1-stripmap`).
     """
     n_rows, n_cols = geometry.n_azimuth, geometry.n_range
     aperture = math.ceil(float(np.max(geometry.aperture_samples())))
@@ -132,7 +134,11 @@ def place_point_targets(
             f"a column of {n_rows} rows is too short for isolated point targets: they need more "
             f"than one aperture ({aperture} rows) of margin at each end"
         )
-    margin = min(2, (n_cols - 1) // 2)
+    from sarssm.focus.rda import migration_bins
+
+    far = geometry.slant_range([n_cols - 1])[0]
+    gap = 2 + math.ceil(float(migration_bins(geometry, geometry.prf_hz / 2.0, far)))
+    margin = min(gap, (n_cols - 1) // 2)
     if n_targets is not None and (isinstance(n_targets, bool) or int(n_targets) < 1):
         raise ConfigError(f"n_targets must be a positive integer, got {n_targets!r}")
     wanted = int(rng.integers(3, 9)) if n_targets is None else int(n_targets)
@@ -142,7 +148,7 @@ def place_point_targets(
             break
         row = float(rng.uniform(lo, hi))
         col = int(rng.integers(margin, n_cols - margin))
-        if all(abs(row - r) > 2 * aperture or abs(col - c) >= 2 for r, c in placed):
+        if all(abs(row - r) > 2 * aperture or abs(col - c) >= gap for r, c in placed):
             placed.append((row, col))
     if n_targets is not None and len(placed) < wanted:
         raise ConfigError(
