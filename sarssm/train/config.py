@@ -61,6 +61,8 @@ class TrainConfig:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
     def __post_init__(self) -> None:
+        from sarssm.models.config import resolve_config
         from sarssm.train.losses import WeightedSumLoss
 
         WeightedSumLoss(self.loss)  # unknown loss names and bad weights fail at load time
+        resolve_config(self.model)  # so do unknown presets and impossible model dimensions

@@ -34,8 +34,13 @@ def resolve_config(
     return from_dict(TrainConfig, data, "config")
 
 
-def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Fit, export best/ and last/, evaluate the best model; returns the metrics dict."""
+def train(
+    config: TrainConfig, resume: bool = False, extra_callbacks: list | None = None
+) -> dict[str, Any]:
+    """Fit, export best/ and last/, evaluate the best model; returns the metrics dict.
+
+    `extra_callbacks` are added to the Trainer's (for monitoring, or tests that interrupt).
+    """
     import lightning as L
     from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
 
@@ -84,6 +89,7 @@ def train(config: TrainConfig, resume: bool = False) -> dict[str, Any]:
     ]
     if tc.figure_every_n_epochs:
         callbacks.append(FigureCallback(save_dir / "figures", tc.figure_every_n_epochs))
+    callbacks += list(extra_callbacks or [])
     trainer = L.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
