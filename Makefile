@@ -25,6 +25,8 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/reference_processor.py --out benchmarks/results
+	$(PY) benchmarks/models.py --out benchmarks/results
+	$(PY) benchmarks/scan.py --out benchmarks/results
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

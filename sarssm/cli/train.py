@@ -43,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         },
     )
     metrics = train(config, resume=args.resume)
+    if metrics is None:  # a DDP rank other than 0
+        return 0
     print(f"saved to {config.save_dir}: best/, last/, metrics.json, config.yaml, logs/")
     for stage in ("val", "test"):
         if stage in metrics:

@@ -52,15 +52,14 @@ class FocusingModule(L.LightningModule):
         target = self._crop(batch["y"])  # [B, L']
         loss, terms = self.criterion(pred, target)
         batch_size = pred.shape[0]
-        on_step = stage == "train"
         self.log(
             f"{stage}/loss",
             loss,
             prog_bar=True,
-            on_step=on_step,
+            on_step=stage == "train",
             on_epoch=True,
             batch_size=batch_size,
-            sync_dist=not on_step,
+            sync_dist=True,
         )
         for name, value in terms.items():
             self.log(

@@ -36,8 +36,9 @@ def resolve_config(
 
 def train(
     config: TrainConfig, resume: bool = False, extra_callbacks: list | None = None
-) -> dict[str, Any]:
-    """Fit, export best/ and last/, evaluate the best model; returns the metrics dict.
+) -> dict[str, Any] | None:
+    """Fit, export best/ and last/, evaluate the best model; returns the metrics dict
+    (None on DDP ranks other than 0).
 
     `extra_callbacks` are added to the Trainer's (for monitoring, or tests that interrupt).
     """
@@ -114,8 +115,9 @@ def train(
         weights_only=True,
     )
     metrics = evaluate_best(trainer, module, datamodule, checkpoint.best_model_path)
-    if trainer.is_global_zero:
-        atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
+    if not trainer.is_global_zero:
+        return None  # other DDP ranks: rank 0 reports
+    atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
 
 

@@ -114,3 +114,28 @@ def test_config_precedence_and_validation(tmp_path):
         resolve_config(path, ["model.preset=huge"])
     with pytest.raises(ConfigError, match="loss"):
         resolve_config(path, ["loss.nonsense=1.0"])
+
+
+@pytest.mark.slow
+def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
+    """`trainer.devices=2 trainer.strategy=ddp` trains with two processes and reports once."""
+    import os
+    import subprocess
+    import sys
+
+    from sarssm.models import load_model
+
+    cmd = [sys.executable, "-m", "sarssm", "train", "--config", "configs/demo/teacher.yaml",
+           "--data", str(data_dir), "--save-dir", str(tmp_path / "ddp"), "--max-epochs", "1",
+           "model.preset=demo-tiny", "model.state_dim=16", "model.num_layers=1",
+           "data.patch_size=[128, 1]", "data.loss_margin=16", "data.samples_per_epoch=32",
+           "data.batch_size=8", "data.norm_patches=16", "data.split.val_fraction=0.2",
+           "data.split.test_fraction=0.2", "trainer.devices=2", "trainer.strategy=ddp",
+           "trainer.progress_bar=false", "logging.tensorboard=false"]  # fmt: skip
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    root = Path(__file__).resolve().parents[2]
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=root, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("saved to") == 1  # rank 0 alone reports
+    assert (tmp_path / "ddp" / "metrics.json").is_file()
+    assert load_model(tmp_path / "ddp" / "best") is not None
