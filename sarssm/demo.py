@@ -119,11 +119,9 @@ def reference_table(paths: list[Path], echo) -> list[dict[str, Any]]:
 
 
 def print_comparison(result: dict[str, Any], echo) -> None:
-    mean = result["mean"]
-    echo(
-        f"      mean over {len(result['products'])} products: "
-        + ", ".join(f"{k}={v:.3f}" for k, v in mean.items())
-    )
+    for scene, mean in [("all", result["mean"]), *result["by_scene"].items()]:
+        values = ", ".join(f"{k}={v:.3f}" for k, v in mean.items() if k != "products")
+        echo(f"      {scene:>8} ({mean['products']} products): {values}")
     echo(
         f"      {'product':<34} {'row':>8} {'col':>4} {'PSLR model':>10} {'PSLR ref':>9} "
         f"{'IRW model':>9} {'IRW ref':>8} {'phase model':>11}"

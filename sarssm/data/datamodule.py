@@ -32,10 +32,26 @@ class SimulateConfig:
     """Products `sarssm train` simulates into `data.path` when it holds none."""
 
     preset: str = "demo"
-    scene: str = "mixed"
-    products: int = 24
-    seed: int = 0
+    scenes: list[str] = field(default_factory=lambda: ["mixed", "clutter"])
+    products: int = 24  # in all, shared evenly between the scenes
+    seed: int = 0  # scene i uses seeds seed + 10000 i + (0, 1, ...)
     snr_db: float | None = 20.0
+
+    def __post_init__(self) -> None:
+        if not self.scenes:
+            raise ConfigError("data.simulate.scenes must name at least one scene")
+        if self.products < len(self.scenes):
+            raise ConfigError(
+                f"data.simulate.products={self.products} is fewer than the "
+                f"{len(self.scenes)} scenes"
+            )
+
+    def per_scene(self) -> list[tuple[str, int, int]]:
+        """(scene, number of products, first seed) for each scene."""
+        n, extra = divmod(self.products, len(self.scenes))
+        return [
+            (scene, n + (i < extra), self.seed + 10_000 * i) for i, scene in enumerate(self.scenes)
+        ]
 
 
 @dataclass
@@ -114,7 +130,8 @@ class SarDataModule(L.LightningDataModule):
         from sarssm.sim.simulate import simulate
 
         sim = self.config.simulate
-        simulate(path, sim.preset, sim.scene, sim.products, sim.seed, snr_db=sim.snr_db)
+        for scene, count, seed in sim.per_scene():
+            simulate(path, sim.preset, scene, count, seed, snr_db=sim.snr_db)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits:

@@ -85,7 +85,14 @@ def evaluate_products(
         pred = predict_product(net, product, scaler, input_level)
         result = evaluate_product(pred, product, margin)
         result["product"] = Path(path).name
+        result["scene"] = product.attrs.get("scene")
         per_product.append(result)
+    scenes = sorted({str(r["scene"]) for r in per_product})
+    by_scene = {s: _mean([r for r in per_product if str(r["scene"]) == s]) for s in scenes}
+    return {"mean": _mean(per_product), "by_scene": by_scene, "products": per_product}
+
+
+def _mean(results: list[dict[str, Any]]) -> dict[str, float]:
     keys = ("nmse_db", "coherence", "psnr_db", "ssim", "collapse_ratio")
-    mean = {k: float(np.mean([r[k] for r in per_product])) for k in keys} if per_product else {}
-    return {"mean": mean, "products": per_product}
+    out = {k: float(np.mean([r[k] for r in results])) for k in keys} if results else {}
+    return {**out, "products": len(results)}
