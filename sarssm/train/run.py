@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,8 @@ def train(
             f"{save_dir} already holds a run; pass --resume to continue it or choose another "
             "--save-dir"
         )
+    # Lightning's own use of a deprecated torch API; nothing for a user to act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.seed, workers=True, verbose=False)
     save_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(config, save_dir / "config.yaml")

@@ -116,7 +116,6 @@ def test_config_precedence_and_validation(tmp_path):
         resolve_config(path, ["loss.nonsense=1.0"])
 
 
-@pytest.mark.slow
 def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
     """`trainer.devices=2 trainer.strategy=ddp` trains with two processes and reports once."""
     import os
