@@ -129,10 +129,10 @@ def print_comparison(result: dict[str, Any], echo) -> None:
     for product in result["products"]:
         for t in product["point_targets"]:
             m, r = t["model"], t["reference"]
-            if "error" in m or "error" in r:
+            if m["error"] or r["error"]:
                 echo(
                     f"      {product['product'][:34]:<34} {t['row']:>8.2f} {t['col']:>4d} "
-                    f"not measurable: {m.get('error') or r.get('error')}"
+                    f"not measurable: {m['error'] or r['error']}"
                 )
                 continue
             echo(

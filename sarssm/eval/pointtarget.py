@@ -541,6 +541,7 @@ def measure_product(
     factor: int = DEFAULT_FACTOR,
     half_window: int | None = None,
     sidelobe_cells: float = DEFAULT_SIDELOBE_CELLS,
+    image: np.ndarray | None = None,
 ) -> list[dict[str, Any]]:
     """Measure every point target of a product against its effective-weighting theory.
 
@@ -549,6 +550,8 @@ def measure_product(
             `.point_targets`, `.levels`, `.shape` and `.read(level, rows=, cols=)`.
         targets: [{"row", "col", "amplitude", "phase_rad"}] (default: the product's own).
         level: array holding the focused image.
+        image: a focused image [rows, cols] of this product to measure instead of `level`
+            (a model's prediction), with the same targets, theory and windows.
     Returns:
         One dict per target with keys row, col, irw_samples, irw_theory_samples, irw_ratio,
         pslr_db, pslr_theory_db, islr_db, islr_theory_db, phase_error_rad,
@@ -558,7 +561,7 @@ def measure_product(
     targets = list(product.point_targets if targets is None else targets)
     if not targets:
         return []
-    if level not in product.levels:
+    if image is None and level not in product.levels:
         raise ProductError(f"product has no {level!r} array (levels: {list(product.levels)})")
     theory = theory_for_geometry(product.geometry, sidelobe_cells=sidelobe_cells)
     hw = default_half_window(theory, sidelobe_cells) if half_window is None else int(half_window)
@@ -572,7 +575,10 @@ def measure_product(
         if not (0 <= row < n_rows and 0 <= col < n_cols):
             raise ProductError(f"point target {i} at ({row}, {col}) lies outside {product.shape}")
         lo, hi = max(0, round(row) - hw), min(n_rows, round(row) + hw)
-        block = np.asarray(product.read(level, rows=slice(lo, hi), cols=slice(col, col + 1)))
+        if image is None:
+            block = np.asarray(product.read(level, rows=slice(lo, hi), cols=slice(col, col + 1)))
+        else:
+            block = np.asarray(image)[lo:hi, col : col + 1]
         if block.ndim != 2 or not np.iscomplexobj(block):
             raise ProductError(
                 f"{level!r} must be a complex 2-D array, read {block.dtype} {block.shape}"

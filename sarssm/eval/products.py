@@ -13,7 +13,6 @@ import numpy as np
 import torch
 
 from sarssm.data.patches import model_input, range_positions
-from sarssm.errors import SarssmError
 
 
 @torch.no_grad()
@@ -44,7 +43,7 @@ def evaluate_product(
     """Image metrics over the product minus the margins, and point-target quality of the
     prediction next to the reference processor's (the product's own `az`)."""
     from sarssm.eval.metrics import evaluate_arrays
-    from sarssm.eval.pointtarget import measure_point_target
+    from sarssm.eval.pointtarget import measure_product
 
     target = product.read(target_level)
     rows = slice(margin, target.shape[0] - margin)
@@ -52,19 +51,13 @@ def evaluate_product(
     out: dict[str, Any] = {
         k: metrics[k] for k in ("nmse_db", "coherence", "psnr_db", "ssim", "collapse_ratio")
     }
-    targets = []
-    for t in product.point_targets:
-        row, col = float(t["row"]), int(t["col"])
-        if not margin <= row < target.shape[0] - margin:
-            continue
-        kw = {"expected_amplitude": t["amplitude"], "expected_phase": t["phase_rad"]}
-        entry: dict[str, Any] = {"row": row, "col": col}
-        for name, image in (("model", pred), ("reference", target)):
-            try:
-                entry[name] = measure_point_target(image, row, col, **kw).as_dict()
-            except SarssmError as exc:  # nothing focused there: report it, measure the rest
-                entry[name] = {"error": str(exc)}
-        targets.append(entry)
+    inside = [t for t in product.point_targets if margin <= t["row"] < target.shape[0] - margin]
+    model = measure_product(product, inside, image=pred)
+    reference = measure_product(product, inside, level=target_level)
+    targets = [
+        {"row": m["row"], "col": m["col"], "model": m, "reference": r}
+        for m, r in zip(model, reference, strict=True)
+    ]
     out["point_targets"] = targets
     return out
 
