@@ -1,0 +1,200 @@
+"""Latency of every model preset on the CPU: conv mode per column, step mode per sample, training.
+
+For each preset (batch 1 unless stated, float32, eval mode and no autograd for inference):
+- conv: one aligned forward of a column of L samples (the kernel spectrum cached, as in
+  deployment), reported per column;
+- step: `step` over S samples, reported per sample (one azimuth line of one range bin);
+- line: `step` with batch W = `--line-width` range bins (default 16, the width of the presets'
+  products), reported per azimuth line of W samples;
+- chunk: `step_chunk` over blocks of 64 samples, reported per sample;
+- train: forward + backward of a mean |y|^2 loss, training mode, batch `--train-batch`.
+L is the data preset's column length (demo: 256) for demo presets; seed-size presets
+(Sentinel-1 sizes, 64 x 540 x 6 ...) use the reduced `--seed-length` (default 256, training
+at batch 1) to keep the run to minutes on two cores; every layer also processes the `delay`
+padding samples (410 for seed presets). Each time is the median over repeats of
+`time.perf_counter` after one warm-up run (one timed run for cases slower than 5 s).
+
+    python benchmarks/models.py [--quick] [--repeats N] [--threads T] [--out DIR]
+                                [--presets a,b] [--seed-length L] [--train-batch B]
+                                [--line-width W]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
+
+from sarssm import __version__
+from sarssm.io import atomic_write_text
+from sarssm.models import build_model, count_parameters, macs_per_sample, preset_names
+from sarssm.models.cost import data_stats
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "results"
+CHUNK = 64
+
+
+def median_seconds(fn: Callable[[], Any], repeats: int, slow_s: float = 5.0) -> float:
+    """Median wall time of `fn()` over `repeats` runs, after one warm-up run (a single timed
+    run when the warm-up took longer than `slow_s`: the seed-size selective teacher)."""
+    t0 = time.perf_counter()
+    fn()
+    if time.perf_counter() - t0 > slow_s:
+        repeats = 1
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def bench(
+    name: str, L: int, steps: int, train_batch: int, width: int, repeats: int, seed: int = 0
+) -> dict[str, Any]:
+    """Timings of preset `name` on columns of L samples (see the module docstring)."""
+    torch.manual_seed(seed)
+    model = build_model(name).eval()
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(1, L, model.config.input_channels, generator=g, dtype=torch.cfloat)
+
+    def conv() -> None:
+        with torch.no_grad():
+            model(x)
+
+    def step() -> None:
+        with torch.no_grad():
+            state = model.init_state(1)
+            for t in range(steps):
+                _, state = model.step(x[:, t % L], state)
+
+    xw = torch.randn(width, steps, x.shape[2], generator=g, dtype=torch.cfloat)
+
+    def line() -> None:
+        with torch.no_grad():
+            state = model.init_state(width)
+            for t in range(steps):
+                _, state = model.step(xw[:, t], state)
+
+    def chunk() -> None:
+        with torch.no_grad():
+            state = model.init_state(1)
+            for start in range(0, steps, CHUNK):
+                _, state = model.step_chunk(x[:, start : start + CHUNK], state)
+
+    xb = torch.randn(train_batch, L, x.shape[2], generator=g, dtype=torch.cfloat)
+
+    def train() -> None:
+        model.zero_grad(set_to_none=True)
+        model(xb).abs().square().mean().backward()
+
+    streaming = model.config.direction == "causal"
+    row: dict[str, Any] = {
+        "preset": name,
+        "L": L,
+        "delay": model.delay,
+        "params": count_parameters(model),
+        "macs_step": macs_per_sample(model, "step"),
+        "macs_conv": macs_per_sample(model, "conv", L),
+        "conv_ms_per_column": 1e3 * median_seconds(conv, repeats),
+        "step_us_per_sample": 1e6 * median_seconds(step, repeats) / steps if streaming else None,
+        "chunk_us_per_sample": 1e6 * median_seconds(chunk, repeats) / steps if streaming else None,
+        "line_width": width,
+        "line_us_per_line": 1e6 * median_seconds(line, repeats) / steps if streaming else None,
+        "steps": steps,
+    }
+    model.train()
+    row["train_batch"] = train_batch
+    row["train_ms"] = 1e3 * median_seconds(train, repeats)
+    return row
+
+
+def _fmt(value: Any, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def print_table(rows: list[dict[str, Any]]) -> None:
+    header = (
+        f"{'preset':<16} {'L':>5} {'params':>10} {'conv ms/col':>12} {'step us/smp':>12} "
+        f"{'chunk us/smp':>13} {'line us':>9} {'train ms':>9} {'batch':>5}"
+    )
+    print(header)
+    print("-" * len(header))
+    for r in rows:
+        print(
+            f"{r['preset']:<16} {r['L']:>5} {r['params']:>10,} "
+            f"{r['conv_ms_per_column']:>12.2f} {_fmt(r['step_us_per_sample'], '.1f'):>12} "
+            f"{_fmt(r['chunk_us_per_sample'], '.1f'):>13} "
+            f"{_fmt(r['line_us_per_line'], '.1f'):>9} {r['train_ms']:>9.1f} "
+            f"{r['train_batch']:>5}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the JSON")
+    parser.add_argument(
+        "--quick", action="store_true", help="one repeat, seed-size L=128, 16 step samples"
+    )
+    parser.add_argument("--repeats", type=int, default=None, help="timed runs per case")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--presets", default=",".join(preset_names()), help="comma list")
+    parser.add_argument("--seed-length", type=int, default=None, help="L of seed presets")
+    parser.add_argument("--train-batch", type=int, default=4, help="batch of demo training")
+    parser.add_argument("--line-width", type=int, default=16, help="range bins per line")
+    args = parser.parse_args(argv)
+    presets = [p for p in args.presets.split(",") if p]
+    unknown = sorted(set(presets) - set(preset_names()))
+    if unknown:
+        parser.error(f"unknown presets {unknown}; choose from {preset_names()}")
+    repeats = args.repeats or (1 if args.quick else 3)
+    seed_length = args.seed_length or (128 if args.quick else 256)
+    steps = 16 if args.quick else 128
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    load_before = os.getloadavg()
+
+    results = []
+    for name in presets:
+        demo = name.startswith("demo-")
+        L = data_stats("demo")["column_length"] if demo else seed_length
+        batch = args.train_batch if demo else 1
+        results.append(bench(name, L, min(steps, L), batch, args.line_width, repeats))
+        print(f"  {name}: done", file=sys.stderr, flush=True)
+    print_table(results)
+    report = {
+        "benchmark": "models",
+        "sarssm_version": __version__,
+        "command": " ".join(["python", *sys.argv]),
+        "quick": bool(args.quick),
+        "repeats": repeats,
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "torch": torch.__version__,
+            "torch_threads": torch.get_num_threads(),
+            "cpu_count": os.cpu_count(),
+            "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(),
+        },
+        "results": results,
+    }
+    out = args.out / "models.json"
+    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

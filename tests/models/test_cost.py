@@ -1,0 +1,99 @@
+"""Cost accounting against hand counts, and the `sarssm models` command."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from sarssm.cli import main
+from sarssm.models import build_model, count_parameters, macs_per_sample, preset_names
+from sarssm.models.config import get_config
+from sarssm.models.cost import model_cost, preset_table
+
+
+def _hand_params(C, H, N, layers, act=True, norm=False, sides=1):
+    """S4D: A (2HN as log_neg_re, im) + B (2HN) + C (2HN) + log_dt (H), per side; D (2H);
+    mix 2H^2; modReLU H; norm H; input projection 2CH; head 2H."""
+    block = sides * (6 * H * N + H) + 2 * H + 2 * H * H + H * act + H * norm
+    return 2 * C * H + layers * block + 2 * H
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(model_dim=3, state_dim=5, num_layers=2),
+        dict(model_dim=2, state_dim=4, num_layers=1, norm=True, activation="none"),
+        dict(model_dim=2, state_dim=4, num_layers=3, direction="bidirectional"),
+    ],
+)
+def test_parameter_count_matches_hand_count(kw):
+    model = build_model("demo-tiny", **kw)
+    c = model.config
+    sides = 2 if c.direction == "bidirectional" else 1
+    hand = _hand_params(
+        2, c.model_dim, c.state_dim, c.num_layers, c.activation == "modrelu", c.norm, sides
+    )
+    assert count_parameters(model) == hand == sum(p.numel() for p in model.parameters())
+
+
+def test_complex_parameter_counts_two():
+    m = nn.Module()
+    m.w = nn.Parameter(torch.zeros(3, 4, dtype=torch.cfloat))
+    m.b = nn.Parameter(torch.zeros(5))
+    assert count_parameters(m) == 2 * 12 + 5
+
+
+def test_step_macs_hand_count_tiny_model():
+    model = build_model("demo-tiny", model_dim=2, state_dim=3, num_layers=1)
+    # input projection 4*C*H = 16; S4D per channel 12N + 4 = 40, x2 channels = 80;
+    # modReLU 4H = 8; mix 4H^2 = 16; head 4H = 8
+    assert macs_per_sample(model, "step") == 16 + 80 + 8 + 16 + 8 == 128
+    normed = build_model("demo-tiny", model_dim=2, state_dim=3, num_layers=1, norm=True)
+    assert macs_per_sample(normed, "step") == 128 + 8
+
+
+def test_conv_macs_hand_count():
+    model = build_model("demo-tiny", model_dim=2, state_dim=3, num_layers=2, delay=2)
+    L, Lp = 8, 10  # each layer runs on L + delay samples, FFT of n = 2 (L + delay)
+    n = 2 * Lp
+    fft = 2 * n * math.log2(n)  # (n/2) log2 n complex multiplies, 4 real MACs each
+    per_layer = 2 * ((2 * fft + 4 * n) / Lp + 4) + 8 + 16  # S4D, modReLU, mix
+    expected = (16 + 2 * per_layer + 8) * Lp / L
+    assert macs_per_sample(model, "conv", L) == pytest.approx(expected, rel=1e-12)
+    bidir = build_model("demo-tiny", model_dim=2, state_dim=3, direction="bidirectional")
+    assert macs_per_sample(bidir, "step") is None
+    assert macs_per_sample(bidir, "conv", 8) > 0
+    with pytest.raises(ValueError, match="length"):
+        macs_per_sample(model, "conv")
+
+
+def test_model_cost_fields():
+    cost = model_cost(build_model("demo-ultra"))
+    assert cost["length"] == 256 and cost["pole_budget"] == 64
+    assert cost["data_tbp"] == pytest.approx(38.2, abs=0.1)
+    assert cost["params"] == count_parameters(build_model("demo-ultra"))
+
+
+def test_preset_table_and_cli_json(capsys):
+    rows = {r["name"]: r for r in preset_table(128)}
+    assert list(rows) == preset_names()
+    for name, r in rows.items():
+        teacher = "demo-teacher" if name.startswith("demo-") else "teacher"
+        assert r["compression"] == pytest.approx(rows[teacher]["params"] / r["params"])
+        assert r["length"] == 128
+        c = get_config(name)
+        assert r["pole_budget"] == c.num_layers * c.model_dim * c.state_dim
+    assert rows["standard"]["params"] == _hand_params(2, 64, 540, 6)
+    assert rows["ultra"]["compression"] > rows["tiny"]["compression"] > 1
+    assert main(["models", "--json", "--length", "128"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in printed] == preset_names()
+    assert printed[1]["macs_conv"] == pytest.approx(rows["standard"]["macs_conv"])
+    assert main(["models"]) == 0
+    table = capsys.readouterr().out
+    assert "demo-ultra" in table and "data TBP" in table
+    assert main(["models", "--length", "0"]) == 2
