@@ -65,7 +65,8 @@ def bench(
 ) -> dict[str, Any]:
     """Timings of preset `name` on columns of L samples (see the module docstring)."""
     torch.manual_seed(seed)
-    model = build_model(name).eval()
+    preset, overrides = parse_variant(name)
+    model = build_model(preset, **overrides).eval()
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(1, L, model.config.input_channels, generator=g, dtype=torch.cfloat)
 
@@ -125,20 +126,38 @@ def _fmt(value: Any, spec: str) -> str:
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
+    w = max(16, *(len(r["preset"]) for r in rows))
     header = (
-        f"{'preset':<16} {'L':>5} {'params':>10} {'conv ms/col':>12} {'step us/smp':>12} "
+        f"{'preset':<{w}} {'L':>5} {'params':>10} {'conv ms/col':>12} {'step us/smp':>12} "
         f"{'chunk us/smp':>13} {'line us':>9} {'train ms':>9} {'batch':>5}"
     )
     print(header)
     print("-" * len(header))
     for r in rows:
         print(
-            f"{r['preset']:<16} {r['L']:>5} {r['params']:>10,} "
+            f"{r['preset']:<{w}} {r['L']:>5} {r['params']:>10,} "
             f"{r['conv_ms_per_column']:>12.2f} {_fmt(r['step_us_per_sample'], '.1f'):>12} "
             f"{_fmt(r['chunk_us_per_sample'], '.1f'):>13} "
             f"{_fmt(r['line_us_per_line'], '.1f'):>9} {r['train_ms']:>9.1f} "
             f"{r['train_batch']:>5}"
         )
+
+
+def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """'demo-teacher:selectivity=gate,model_dim=8' -> ('demo-teacher', {...}): a preset and
+    config overrides, so a variant (the demo teacher's gate) is timed beside the presets."""
+    from sarssm.config import parse_override
+
+    name, _, rest = spec.partition(":")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        keys, value = parse_override(item)
+        overrides[".".join(keys)] = value
+    return name, overrides
+
+
+# The demo teacher config trains demo-teacher with the gate: time it beside the presets.
+VARIANTS = ["demo-teacher:selectivity=gate"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,13 +168,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--repeats", type=int, default=None, help="timed runs per case")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--presets", default=",".join(preset_names()), help="comma list")
+    parser.add_argument(
+        "--presets",
+        default=",".join(preset_names() + VARIANTS),
+        help="comma list of presets, each optionally with overrides: name:key=value;key=value",
+    )
     parser.add_argument("--seed-length", type=int, default=None, help="L of seed presets")
     parser.add_argument("--train-batch", type=int, default=4, help="batch of demo training")
     parser.add_argument("--line-width", type=int, default=16, help="range bins per line")
     args = parser.parse_args(argv)
-    presets = [p for p in args.presets.split(",") if p]
-    unknown = sorted(set(presets) - set(preset_names()))
+    presets = [p.replace(";", ",") for p in args.presets.split(",") if p]
+    unknown = sorted({parse_variant(p)[0] for p in presets} - set(preset_names()))
     if unknown:
         parser.error(f"unknown presets {unknown}; choose from {preset_names()}")
     repeats = args.repeats or (1 if args.quick else 3)
