@@ -60,11 +60,16 @@ def init_poles(init: str, d_model: int, d_state: int, dt: Tensor, band: float) -
     return torch.complex(torch.full((H, N), -0.5, dtype=torch.float64), im.to(torch.float64))
 
 
-def _ssm_param(value: Tensor) -> nn.Parameter:
+def ssm_param(value: Tensor) -> nn.Parameter:
     """A parameter of the state matrix or step size: no weight decay, lower learning rate."""
     p = nn.Parameter(value)
     p._ssm = True
     return p
+
+
+def log_uniform_dt(H: int, dt_min: float, dt_max: float) -> Tensor:
+    """log dt [H], dt drawn log-uniformly in [dt_min, dt_max] (the S4 step-size init)."""
+    return torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)
 
 
 class S4DKernel(nn.Module):
@@ -85,12 +90,12 @@ class S4DKernel(nn.Module):
     ) -> None:
         super().__init__()
         H, N = d_model, d_state
-        log_dt = torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min)  # [H]
+        log_dt = log_uniform_dt(H, dt_min, dt_max)  # [H]
         A = init_poles(init, H, N, log_dt.exp(), band)  # [H, N]
         C = torch.randn(H, N, dtype=torch.cfloat) * math.sqrt(0.5)  # E|C|^2 = 1
-        self.log_dt = _ssm_param(log_dt)
-        self.log_neg_re = _ssm_param(torch.log(-A.real).float())
-        self.im = _ssm_param(A.imag.float())
+        self.log_dt = ssm_param(log_dt)
+        self.log_neg_re = ssm_param(torch.log(-A.real).float())
+        self.im = ssm_param(A.imag.float())
         self.B = nn.Parameter(torch.view_as_real(torch.ones(H, N, dtype=torch.cfloat)).clone())
         self.C = nn.Parameter(torch.view_as_real(C).clone())
 

@@ -34,17 +34,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from sarssm.models.errors import ModelInputError, StepModeError
-from sarssm.models.s4d import DIRECTIONS, INITS, S4D, init_poles
+from sarssm.models.s4d import DIRECTIONS, INITS, S4D, init_poles, log_uniform_dt, ssm_param
 from sarssm.models.scan import METHODS, selective_scan, zoh
 
 SELECTIVITIES = ("scan", "gate")
-
-
-def _ssm_param(value: Tensor) -> nn.Parameter:
-    """A parameter of the state matrix or step size: no weight decay, lower learning rate."""
-    p = nn.Parameter(value)
-    p._ssm = True
-    return p
 
 
 def _inv_softplus(y: Tensor) -> Tensor:
@@ -78,12 +71,12 @@ class SelectiveCore(nn.Module):
         super().__init__()
         H, N = d_model, d_state
         self.d_model, self.d_state = H, N
-        dt0 = torch.exp(torch.rand(H) * (math.log(dt_max) - math.log(dt_min)) + math.log(dt_min))
+        dt0 = torch.exp(log_uniform_dt(H, dt_min, dt_max))
         A = init_poles(init, H, N, dt0, band)  # [H, N] complex128
         C = torch.randn(H, N, dtype=torch.cfloat) * math.sqrt(0.5)  # E|C|^2 = 1
-        self.log_neg_re = _ssm_param(torch.log(-A.real).float())
-        self.im = _ssm_param(A.imag.float())
-        self.dt_bias = _ssm_param(_inv_softplus(dt0))
+        self.log_neg_re = ssm_param(torch.log(-A.real).float())
+        self.im = ssm_param(A.imag.float())
+        self.dt_bias = ssm_param(_inv_softplus(dt0))
         self.B = nn.Parameter(torch.view_as_real(torch.ones(H, N, dtype=torch.cfloat)).clone())
         self.C = nn.Parameter(torch.view_as_real(C).clone())
         self.dt_proj = nn.Linear(2 * H, H, bias=False)  # W_dt
