@@ -246,6 +246,23 @@ class SelectiveSSM(nn.Module):
             )
 
     # --- whole sequences -------------------------------------------------------------------
+    def macs_per_sample(self, mode: str, length: int) -> float:
+        """Real multiply-accumulates per processed sample (the rules of `sarssm.models.cost`).
+
+        scan, per direction: projections of the 2H real features to dt (2 H^2) and to B_sel,
+        C_sel (8 H N); per channel and mode dt A (2), ZOH gain G (4), G B (4), (G B) u (4),
+        dA x (4), C_static x and C_sel x (8): 26 H N; plus D u (4 H). The off-line scan runs
+        the same recurrence, so conv mode costs the same per sample. gate: the S4D layer's cost
+        plus the gate, 3 H^2 (its linear map) + 6 H (|u|, u / |u|, g u).
+        """
+        from sarssm.models.cost import layer_macs
+
+        H, N = self.d_model, self.d_state
+        if self.selectivity == "gate":
+            return layer_macs(self.ssm, mode, length) + 3.0 * H * H + 6.0 * H
+        directions = 1 if self.bwd is None else 2
+        return directions * (2.0 * H * H + 8.0 * H * N + 26.0 * H * N) + 4.0 * H
+
     def forward(self, u: Tensor) -> Tensor:
         """u [B, L, H] complex -> aligned y [B, L, H] complex, y[t] = r[t + delay]."""
         self._check(u, 3)

@@ -97,3 +97,24 @@ def test_preset_table_and_cli_json(capsys):
     table = capsys.readouterr().out
     assert "demo-ultra" in table and "data TBP" in table
     assert main(["models", "--length", "0"]) == 2
+
+
+def test_selective_layer_macs_hand_count():
+    from sarssm.models.selective import SelectiveSSM
+
+    scan = SelectiveSSM(2, 3, selectivity="scan")
+    # per direction 2 H^2 + 34 H N, plus D u 4 H: 8 + 204 + 8
+    assert scan.macs_per_sample("step", 1) == 220.0
+    assert scan.macs_per_sample("conv", 64) == 220.0  # the off-line scan: same recurrence
+    both = SelectiveSSM(2, 3, selectivity="scan", direction="bidirectional")
+    assert both.macs_per_sample("conv", 64) == 2 * 212.0 + 8.0
+    gate = SelectiveSSM(2, 3, selectivity="gate")
+    # S4D 2 (12 * 3 + 4) = 80, gate 3 H^2 + 6 H = 24
+    assert gate.macs_per_sample("step", 1) == 104.0
+
+
+def test_teacher_presets_have_mac_counts():
+    from sarssm.models import build_model, macs_per_sample
+
+    model = build_model("demo-teacher")
+    assert macs_per_sample(model, "step") > macs_per_sample(build_model("demo-standard"), "step")
