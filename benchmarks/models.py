@@ -22,42 +22,27 @@ padding samples (410 for seed presets). Each time is the median over repeats of
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
-
-from sarssm import __version__
-from sarssm.io import atomic_write_text
+from sarssm.bench import median_seconds, write_report
 from sarssm.models import build_model, count_parameters, macs_per_sample, preset_names
 from sarssm.models.cost import data_stats
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 CHUNK = 64
+SLOW_S = 5.0  # seconds: slower warm-ups get a single timed run
 
 
-def median_seconds(fn: Callable[[], Any], repeats: int, slow_s: float = 5.0) -> float:
-    """Median wall time of `fn()` over `repeats` runs, after one warm-up run (a single timed
-    run when the warm-up took longer than `slow_s`: the seed-size selective teacher)."""
-    t0 = time.perf_counter()
-    fn()
-    if time.perf_counter() - t0 > slow_s:
-        repeats = 1
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def timed(fn: Callable[[], Any], repeats: int) -> float:
+    """`median_seconds` with one timed run for cases whose warm-up took longer than SLOW_S
+    (the seed-size selective teacher)."""
+    return median_seconds(fn, repeats, slow_s=SLOW_S)
 
 
 def bench(
@@ -108,16 +93,16 @@ def bench(
         "params": count_parameters(model),
         "macs_step": macs_per_sample(model, "step"),
         "macs_conv": macs_per_sample(model, "conv", L),
-        "conv_ms_per_column": 1e3 * median_seconds(conv, repeats),
-        "step_us_per_sample": 1e6 * median_seconds(step, repeats) / steps if streaming else None,
-        "chunk_us_per_sample": 1e6 * median_seconds(chunk, repeats) / steps if streaming else None,
+        "conv_ms_per_column": 1e3 * timed(conv, repeats),
+        "step_us_per_sample": 1e6 * timed(step, repeats) / steps if streaming else None,
+        "chunk_us_per_sample": 1e6 * timed(chunk, repeats) / steps if streaming else None,
         "line_width": width,
-        "line_us_per_line": 1e6 * median_seconds(line, repeats) / steps if streaming else None,
+        "line_us_per_line": 1e6 * timed(line, repeats) / steps if streaming else None,
         "steps": steps,
     }
     model.train()
     row["train_batch"] = train_batch
-    row["train_ms"] = 1e3 * median_seconds(train, repeats)
+    row["train_ms"] = 1e3 * timed(train, repeats)
     return row
 
 
@@ -196,26 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         results.append(bench(name, L, min(steps, L), batch, args.line_width, repeats))
         print(f"  {name}: done", file=sys.stderr, flush=True)
     print_table(results)
-    report = {
-        "benchmark": "models",
-        "sarssm_version": __version__,
-        "command": " ".join(["python", *sys.argv]),
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
-        "results": results,
-    }
-    out = args.out / "models.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(
+        "models", results, args.out, quick=args.quick, repeats=repeats, load_before=load_before
+    )
     return 0
 
 

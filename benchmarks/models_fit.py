@@ -14,9 +14,6 @@ median and best over seeds.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -26,10 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
-
-from sarssm import __version__
-from sarssm.io import atomic_write_text
+from sarssm.bench import write_report
 from sarssm.models.fit import fit_impulse_response, matched_filter_taps, nmse_db
 from sarssm.models.s4d import S4D
 from sarssm.sim.geometry import get_preset
@@ -131,27 +125,16 @@ def main(argv: list[str] | None = None) -> int:
     print_table(rows)
     floors = causal_floors([32, 40, 48])
     print("causal floor (taps before -delay):", {d: round(v, 1) for d, v in floors.items()})
-    report = {
-        "benchmark": "models_fit",
-        "sarssm_version": __version__,
-        "command": " ".join(["python", *sys.argv]),
+    extra = {
         "steps": steps,
         "lr": args.lr,
         "seeds": seeds,
         "half": HALF,
-        "machine": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-        },
         "causal_floor_db": floors,
         "summary": rows,
         "runs": runs,
     }
-    out = args.out / "models_fit.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report("models_fit", None, args.out, quick=None, repeats=None, extra=extra)
     return 0
 
 

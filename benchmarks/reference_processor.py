@@ -11,36 +11,18 @@ products/s and samples/s. Each number is the median over repeats of `time.perf_c
 from __future__ import annotations
 
 import argparse
-import json
-import platform
-import statistics
-import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from sarssm import __version__
+from sarssm.bench import median_seconds, write_report
 from sarssm.focus import focus_rc
-from sarssm.io import atomic_write_text
 from sarssm.sim.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-
-
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of `fn()` over `repeats` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def bench_processor(preset: str, rows: int, cols: int, repeats: int) -> dict[str, Any]:
@@ -116,22 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             for scene in ("points", "clutter", "image", "mixed"):
                 results.append(bench_simulation(preset, scene, repeats, image))
     print_table(results)
-    report = {
-        "benchmark": "reference_processor",
-        "sarssm_version": __version__,
-        "command": " ".join(["python", *sys.argv]),
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "numpy": np.__version__,
-        },
-        "results": results,
-    }
-    out = args.out / "reference_processor.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report("reference_processor", results, args.out, quick=args.quick, repeats=repeats)
     return 0
 
 

@@ -14,22 +14,14 @@ is what autograd keeps for the backward pass (unique storages of the saved tenso
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, no install
-
-from sarssm import __version__
-from sarssm.io import atomic_write_text
+from sarssm.bench import median_seconds, write_report
 from sarssm.models.scan import selective_scan
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -42,17 +34,6 @@ VARIANTS = {  # name -> selective_scan keyword arguments
     "sequential+ckpt": dict(method="sequential", block=64, checkpoint=True),
     "chunked+ckpt": dict(method="chunked", chunk=64, block=64, checkpoint=True),
 }
-
-
-def median_seconds(fn: Callable[[], Any], repeats: int) -> float:
-    """Median wall time of `fn()` over `repeats` runs, after one warm-up run."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def make_inputs(Bt: int, L: int, H: int, N: int, seed: int = 0) -> list[torch.Tensor]:
@@ -157,26 +138,9 @@ def main(argv: list[str] | None = None) -> int:
         for variant in variants
     ]
     print_table(results)
-    report = {
-        "benchmark": "scan",
-        "sarssm_version": __version__,
-        "command": " ".join(["python", *sys.argv]),
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "machine": {
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "torch": torch.__version__,
-            "torch_threads": torch.get_num_threads(),
-            "cpu_count": os.cpu_count(),
-            "loadavg_before": load_before,
-            "loadavg_after": os.getloadavg(),
-        },
-        "results": results,
-    }
-    out = args.out / "scan.json"
-    atomic_write_text(out, json.dumps(report, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_report(
+        "scan", results, args.out, quick=args.quick, repeats=repeats, load_before=load_before
+    )
     return 0
 
 
