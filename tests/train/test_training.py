@@ -138,3 +138,25 @@ def test_ddp_on_two_cpu_processes(data_dir, tmp_path):
     assert out.stdout.count("saved to") == 1  # rank 0 alone reports
     assert (tmp_path / "ddp" / "metrics.json").is_file()
     assert load_model(tmp_path / "ddp" / "best") is not None
+
+
+def test_loggers_follow_the_config(tmp_path, monkeypatch):
+    import builtins
+
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    from sarssm.train.run import _loggers
+
+    cfg = resolve_config(None, ["logging.tensorboard=false"])
+    assert [type(x) for x in _loggers(cfg, tmp_path)] == [CSVLogger]
+    cfg = resolve_config(None, ["logging.wandb=offline"])
+    real_import = builtins.__import__
+
+    def no_wandb(name, *args, **kwargs):
+        if name == "wandb":
+            raise ImportError("no wandb here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_wandb)
+    kinds = [type(x) for x in _loggers(cfg, tmp_path)]
+    assert kinds == [CSVLogger, TensorBoardLogger]  # wandb missing: skipped, not a crash
