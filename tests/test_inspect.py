@@ -10,12 +10,8 @@ from sarssm.cli import main
 from sarssm.data.store import open_product, write_product
 from sarssm.errors import ProductError
 from sarssm.eval.inspect import inspect_path
-from sarssm.eval.pointtarget import (
-    default_half_window,
-    measure_point_target,
-    measure_product,
-    theory_for_geometry,
-)
+from sarssm.eval.pointtarget import measure_point_target, measure_product
+from sarssm.eval.theory import default_half_window, theory_for_geometry
 from sarssm.sim.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 

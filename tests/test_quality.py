@@ -14,7 +14,8 @@ import math
 
 import pytest
 
-from sarssm.eval.pointtarget import measure_point_target, theory_for_geometry
+from sarssm.eval.pointtarget import measure_point_target
+from sarssm.eval.theory import theory_for_geometry
 from sarssm.sim.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 

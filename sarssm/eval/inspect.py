@@ -11,14 +11,8 @@ from typing import Any
 import numpy as np
 
 from sarssm.errors import ProductError
-from sarssm.eval.pointtarget import (
-    DEFAULT_SIDELOBE_CELLS,
-    THEORY_FACTOR,
-    measure_product,
-    theoretical_response,
-    theory_for_geometry,
-    to_jsonable,
-)
+from sarssm.eval.pointtarget import DEFAULT_SIDELOBE_CELLS, measure_product, to_jsonable
+from sarssm.eval.theory import THEORY_FACTOR, theoretical_response, theory_for_geometry
 
 FOCUSED_LEVEL = "az"
 # Metadata shown in the human summary, when a product has them (first name found wins).

@@ -16,15 +16,13 @@ from scipy import integrate, optimize
 
 from sarssm.errors import ConfigError, ProductError
 from sarssm.eval.pointtarget import (
-    impulse_response,
     interpolate_at,
     measure_cut,
     measure_point_target,
-    theoretical_response,
-    theory_for_geometry,
     upsample_cut,
     wrap_phase,
 )
+from sarssm.eval.theory import impulse_response, theoretical_response, theory_for_geometry
 from sarssm.sim.geometry import get_preset
 
 B_REL = 0.6  # bandwidth / sampling rate of the synthetic cuts (the presets have 0.596)
