@@ -108,7 +108,8 @@ def split_products(
             raise ConfigError(f"data.split: products in more than one split: {dupes}")
         return out
     order = np.random.default_rng(config.seed).permutation(len(kept))
-    shuffled = [sorted(kept)[i] for i in order]
+    ordered = sorted(kept)
+    shuffled = [ordered[i] for i in order]
     n = len(shuffled)
     n_test = round(config.test_fraction * n)
     n_val = round(config.val_fraction * n)

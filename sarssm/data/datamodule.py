@@ -98,16 +98,10 @@ class DataConfig:
         return PatchGeometry(self.patch_size[0], self.patch_size[1], self.stride, self.buffer)
 
 
-def load_entries(paths: list[Path]) -> list[ProductEntry]:
-    """Open each product lazily and record its shape and column range positions."""
-    from sarssm.data.store import open_product
-
-    entries = []
-    for path in paths:
-        product = open_product(path)
-        rows, cols = product.shape
-        entries.append(ProductEntry(path, rows, cols, range_positions(cols, product.attrs)))
-    return entries
+def product_entry(product) -> ProductEntry:  # product: sarssm.data.store.Product
+    """Shape and column range positions of an opened product."""
+    rows, cols = product.shape
+    return ProductEntry(product.path, rows, cols, range_positions(cols, product.attrs))
 
 
 class SarDataModule(L.LightningDataModule):
@@ -136,11 +130,14 @@ class SarDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
-        from sarssm.data.store import list_products
+        from sarssm.data.store import list_products, open_product
 
-        paths = list_products(Path(self.config.path))
-        parts = split_products(paths, self.config.split, _attrs_of(paths))
-        self.splits = {name: load_entries(p) for name, p in parts.items()}
+        products = {p: open_product(p) for p in list_products(Path(self.config.path))}
+        attrs = {p: product.attrs for p, product in products.items()}
+        parts = split_products(list(products), self.config.split, attrs)
+        self.splits = {
+            name: [product_entry(products[p]) for p in paths] for name, paths in parts.items()
+        }
         if not self.splits["train"]:
             raise ConfigError(f"data: no training products under {self.config.path}")
         if self.scaler is None:
@@ -197,9 +194,3 @@ class SarDataModule(L.LightningDataModule):
 
 def _has_products(path: Path) -> bool:
     return path.is_dir() and any(path.rglob("*.zarr"))
-
-
-def _attrs_of(paths: list[Path]) -> dict[Path, dict]:
-    from sarssm.data.store import open_product
-
-    return {p: open_product(p).attrs for p in paths}
