@@ -24,9 +24,10 @@ import numpy as np
 import torch
 
 from sarssm.bench import write_report
-from sarssm.models.fit import fit_impulse_response, matched_filter_taps, nmse_db
+from sarssm.models.fit import fit_impulse_response, nmse_db
 from sarssm.models.s4d import S4D
-from sarssm.sim.geometry import get_preset
+from sarssm.physics import matched_filter_taps
+from sarssm.physics.geometry import get_preset
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 HALF = 127  # lags -127..127: the whole 256-sample demo column

@@ -19,7 +19,7 @@ import numpy as np
 
 from sarssm.bench import median_seconds, write_report
 from sarssm.focus import focus_rc
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"

@@ -12,7 +12,7 @@ from sarssm.errors import ProductError
 from sarssm.eval.inspect import inspect_path
 from sarssm.eval.pointtarget import measure_point_target, measure_product
 from sarssm.eval.theory import default_half_window, theory_for_geometry
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 
 TARGET_KEYS = {

@@ -16,7 +16,7 @@ import pytest
 
 from sarssm.eval.pointtarget import measure_point_target
 from sarssm.eval.theory import theory_for_geometry
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.simulate import simulate_product
 
 EDGE_GAP = 4  # columns between a measured target and either range edge

@@ -29,7 +29,7 @@ import numpy as np
 
 from sarssm.errors import ConfigError, ProductError
 from sarssm.io import atomic_dir
-from sarssm.sim.geometry import Geometry
+from sarssm.physics.geometry import Geometry
 
 LEVELS = ("raw", "rc", "rcmc", "az")  # array names a product may hold, in processing order
 CHUNK_ROWS = 1024

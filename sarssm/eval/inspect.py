@@ -125,7 +125,7 @@ def inspect_path(path: str | Path) -> dict[str, Any]:
 # --- reference table (`sarssm inspect --theory`) -------------------------------------------
 def theory_table() -> list[dict[str, Any]]:
     """Theoretical quality of the reference windows and of each preset's effective weighting."""
-    from sarssm.sim.geometry import PRESETS
+    from sarssm.physics.geometry import PRESETS
 
     rows = []
     for alpha, name in ((1.0, "rectangular"), (0.75, "gen. Hamming 0.75"), (0.54, "Hamming")):

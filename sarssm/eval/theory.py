@@ -18,10 +18,10 @@ import numpy as np
 
 from sarssm.errors import ConfigError
 from sarssm.eval.pointtarget import DEFAULT_SIDELOBE_CELLS, Weighting, measure_cut, to_jsonable
-from sarssm.focus.rda import effective_weighting
+from sarssm.physics.azimuth import effective_weighting
 
 if TYPE_CHECKING:
-    from sarssm.sim.geometry import Geometry
+    from sarssm.physics.geometry import Geometry
 
 THEORY_FACTOR = 64  # upsampling factor of theoretical responses (no cost concern there)
 THEORY_N = 8192  # PRF-rate samples of a theoretical response (frequency grid PRF / THEORY_N)

@@ -1,19 +1,7 @@
 """Reference range-Doppler processor (RDA): range-compressed `rc` -> `rcmc` -> focused `az`.
 
-Conventions (shared with the simulator, `sarssm.sim.simulate`):
-
-- Rows are azimuth samples (slow time t_n = n / PRF), columns are range bins at slant range
-  R_m = near_range + m * range_spacing. Zero squint, zero Doppler centroid.
-- A unit point target at row r0 and closest-approach range R0 has range history
-  R(t) = sqrt(R0^2 + V^2 t^2), t = t_n - r0 / PRF, and azimuth phase -4 pi (R(t) - R0) / lambda.
-- By stationary phase its azimuth spectrum (numpy's unnormalised DFT of the column) is
-
-      S(f) = G(f) * PRF / sqrt(Ka D(f)^3) * exp(-j pi/4) * exp(-j 4 pi R0 (D(f) - 1) / lambda)
-             * exp(-j 2 pi f r0 / PRF),
-
-  with D(f) = sqrt(1 - (lambda f / 2V)^2), Ka = 2 V^2 / (lambda R0) and G the two-way antenna
-  amplitude (`Geometry.antenna_gain`). In the range-Doppler domain the target sits at range
-  R0 / D(f): range cell migration R0 (1 / D(f) - 1). `azimuth_transfer` returns S for r0 = 0.
+The signal model and the filters (stationary-phase spectrum S, matched filter H, range cell
+migration) live in `sarssm.physics.azimuth`; this module does the processing.
 
 Processing (every step vectorised over rows and blocks of columns):
 
@@ -55,112 +43,22 @@ import numpy as np
 import scipy.fft as sfft
 
 from sarssm.errors import ConfigError
-from sarssm.sim.geometry import Geometry
+from sarssm.physics.azimuth import (
+    as_cols,
+    azimuth_matched_filter,
+    full_support_samples,
+    migration_bins,
+)
+from sarssm.physics.geometry import Geometry
 
 BLOCK_COLUMNS = 256  # columns resampled together in RCMC
 CONTEXT_COLUMNS = 128  # neighbouring columns on each side that the range resampling sees
-
-
-# --- forward model and filters --------------------------------------------------------------
-def as_cols(geometry: Geometry, cols: Any, n_cols: int | None = None) -> np.ndarray:
-    """Absolute column indices (int64, contiguous) of a block; default all columns."""
-    if cols is None:
-        cols = np.arange(geometry.n_range if n_cols is None else n_cols)
-    cols = np.asarray(cols)
-    if cols.ndim != 1 or cols.size == 0:
-        raise ConfigError(f"cols must be a non-empty 1-D index array, got shape {cols.shape}")
-    if not np.all(np.equal(np.mod(cols, 1), 0)):
-        raise ConfigError("cols must hold integer column indices")
-    cols = cols.astype(np.int64)
-    if cols.size > 1 and not np.all(np.diff(cols) == 1):
-        raise ConfigError("cols must be contiguous increasing column indices (c0, c0+1, ...)")
-    if n_cols is not None and cols.size != n_cols:
-        raise ConfigError(f"cols has {cols.size} entries but the block has {n_cols} columns")
-    return cols
-
-
-def full_support_samples(geometry: Geometry, cols: Any = None) -> float:
-    """Longest azimuth support (rows) of a target, the span where |f(t)| <= PRF / 2."""
-    r0 = float(np.max(geometry.slant_range(cols)))
-    u = geometry.wavelength_m * geometry.prf_hz / (4.0 * geometry.velocity_mps)
-    t_max = u * r0 / (geometry.velocity_mps * math.sqrt(1.0 - u * u))
-    return 2.0 * t_max * geometry.prf_hz
 
 
 def fft_length(geometry: Geometry, n: int, cols: Any = None) -> int:
     """Zero-padded azimuth FFT length for an n-row column: n + full support, FFT-friendly."""
     pad = math.ceil(full_support_samples(geometry, cols)) + 16
     return int(sfft.next_fast_len(n + pad))
-
-
-def effective_weighting(geometry: Geometry, f: np.ndarray) -> np.ndarray:
-    """W(f) G(f): the azimuth spectral weighting a focused point target sees (real, >= 0)."""
-    f = np.asarray(f, dtype=np.float64)
-    return geometry.window(f) * geometry.antenna_gain(f)
-
-
-def migration_bins(geometry: Geometry, f: np.ndarray, r0: np.ndarray | float) -> np.ndarray:
-    """Range cell migration R0 (1/D(f) - 1) in range bins; shape broadcast(f, r0)."""
-    d = geometry.migration_factor(f)
-    # 1/D - 1 = (1 - D) / D, with 1 - D = u^2 / (1 + D) kept free of cancellation
-    u2 = (
-        geometry.wavelength_m * np.asarray(f, dtype=np.float64) / (2 * geometry.velocity_mps)
-    ) ** 2
-    return np.asarray(r0) * (u2 / (1.0 + d)) / d / geometry.range_spacing_m
-
-
-def _azimuth_phase(geometry: Geometry, f: np.ndarray, r0: np.ndarray) -> np.ndarray:
-    """4 pi R0 (D(f) - 1) / lambda, [n, ncols] float64 (cancellation-free form of D - 1)."""
-    f = np.asarray(f, dtype=np.float64)[:, None]
-    d = geometry.migration_factor(f)
-    u2 = (geometry.wavelength_m * f / (2 * geometry.velocity_mps)) ** 2
-    return -4.0 * np.pi * r0[None, :] * (u2 / (1.0 + d)) / geometry.wavelength_m
-
-
-def azimuth_transfer(geometry: Geometry, cols: Any, n: int) -> np.ndarray:
-    """Stationary-phase azimuth spectrum of a unit target at row 0, per column, FFT order.
-
-    S(f) = G(f) PRF / sqrt(Ka D^3) exp(-j pi/4) exp(-j 4 pi R0 (D - 1) / lambda).
-    Returns [n, ncols] complex128.
-    """
-    cols = as_cols(geometry, cols)
-    f = geometry.doppler_frequencies(n)  # [n]
-    r0 = geometry.slant_range(cols)  # [M]
-    d3 = geometry.migration_factor(f)[:, None] ** 3  # [n, 1]
-    amp = geometry.antenna_gain(f)[:, None] * geometry.prf_hz / np.sqrt(geometry.ka(cols) * d3)
-    return amp * np.exp(-1j * (np.pi / 4 + _azimuth_phase(geometry, f, r0)))  # [n, M]
-
-
-def azimuth_matched_filter(
-    geometry: Geometry, cols: Any, n: int, dtype: Any = np.complex128
-) -> np.ndarray:
-    """Matched filter H(f) of each column on the n-point FFT grid, [n, ncols] of `dtype`.
-
-    H = W exp(+j 4 pi R0 (D - 1) / lambda) exp(+j pi/4) sqrt(Ka D^3) / PRF / c, with the
-    coherent gain c = sum_f W G / n, so that H * S = W G / c and a unit target at an integer
-    row focuses to exactly 1. Zero outside the processed band |f| <= Ba / 2.
-    """
-    cols = as_cols(geometry, cols)
-    f = geometry.doppler_frequencies(n)
-    band = np.flatnonzero(geometry.window(f) != 0.0)  # only in-band bins are non-zero
-    fb = f[band]
-    gain = np.sum(effective_weighting(geometry, f)) / n
-    amp_f = geometry.window(fb) * geometry.migration_factor(fb) ** 1.5  # [nb]
-    amp_r = np.sqrt(geometry.ka(cols)) / (geometry.prf_hz * gain)  # [M]
-    phase = np.pi / 4 + _azimuth_phase(geometry, fb, geometry.slant_range(cols))  # [nb, M]
-    h = np.zeros((n, cols.size), dtype=dtype)
-    h[band] = (amp_f[:, None] * amp_r[None, :]) * _unit_phasor(phase, h.dtype)
-    return h
-
-
-def _unit_phasor(phase: np.ndarray, dtype: Any) -> np.ndarray:
-    """exp(j phase) as `dtype`; complex64 via float32 trig after reduction modulo 2 pi."""
-    if np.dtype(dtype) == np.complex128:
-        return np.exp(1j * phase)
-    p = np.mod(phase, 2.0 * np.pi).astype(np.float32)
-    out = np.empty(p.shape, dtype=np.complex64)
-    out.real, out.imag = np.cos(p), np.sin(p)
-    return out
 
 
 # --- range-Doppler domain operations --------------------------------------------------------

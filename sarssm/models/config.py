@@ -85,7 +85,7 @@ class ModelConfig:
             raise ConfigError(f"model.band must be in (0, 1] cycles per sample, got {self.band}")
         if not 0 <= self.dropout < 1:
             raise ConfigError(f"model.dropout must be in [0, 1), got {self.dropout}")
-        from sarssm.sim.geometry import PRESETS
+        from sarssm.physics.geometry import PRESETS
 
         if self.data_preset not in PRESETS:
             raise ConfigError(

@@ -76,7 +76,7 @@ def macs_per_sample(model: SarSSM, mode: str = "step", length: int | None = None
 
 def data_stats(data_preset: str) -> dict[str, float]:
     """TBP, aperture (samples) and column length of a geometry preset (middle column)."""
-    from sarssm.sim.geometry import get_preset
+    from sarssm.physics.geometry import get_preset
 
     geo = get_preset(data_preset)
     mid = [geo.n_range // 2]

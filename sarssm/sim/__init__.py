@@ -1,5 +1,1 @@
-"""SAR simulation: stripmap geometry and presets, scenes, the raw-to-rc forward model."""
-
-from sarssm.sim.geometry import PRESETS, Geometry, get_preset
-
-__all__ = ["PRESETS", "Geometry", "get_preset"]
+"""SAR simulation: scenes and the forward model of range-compressed products."""

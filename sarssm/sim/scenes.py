@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from sarssm.errors import ConfigError
-from sarssm.sim.geometry import Geometry
+from sarssm.physics.geometry import Geometry
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def place_point_targets(
             f"a column of {n_rows} rows is too short for isolated point targets: they need more "
             f"than one aperture ({aperture} rows) of margin at each end"
         )
-    from sarssm.focus.rda import migration_bins
+    from sarssm.physics.azimuth import migration_bins
 
     far = geometry.slant_range([n_cols - 1])[0]
     gap = 2 + math.ceil(float(migration_bins(geometry, geometry.prf_hz / 2.0, far)))

@@ -38,8 +38,9 @@ import scipy.fft as sfft
 
 from sarssm import __version__
 from sarssm.errors import ConfigError, ProductError
-from sarssm.focus.rda import azimuth_transfer, fft_length, focus_rc, range_shift
-from sarssm.sim.geometry import C_LIGHT, Geometry, get_preset
+from sarssm.focus.rda import fft_length, focus_rc, range_shift
+from sarssm.physics.azimuth import azimuth_transfer
+from sarssm.physics.geometry import C_LIGHT, Geometry, get_preset
 from sarssm.sim.scenes import PointTarget, Reflectivity, get_scene, make_scene
 
 SIMULATOR_VERSION = "1.0"

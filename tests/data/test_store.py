@@ -11,7 +11,7 @@ import zarr
 import sarssm.data.store as store
 from sarssm.data.store import chunks_for, list_products, open_product, write_product
 from sarssm.errors import ConfigError, ProductError
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 
 
 def random_arrays(shape=(300, 40), seed=0, levels=("rc", "rcmc", "az")) -> dict[str, np.ndarray]:

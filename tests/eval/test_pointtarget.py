@@ -23,7 +23,7 @@ from sarssm.eval.pointtarget import (
     wrap_phase,
 )
 from sarssm.eval.theory import impulse_response, theoretical_response, theory_for_geometry
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 
 B_REL = 0.6  # bandwidth / sampling rate of the synthetic cuts (the presets have 0.596)
 CELLS = 10.0  # sidelobe window of the measurement, in IRW

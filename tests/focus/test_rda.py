@@ -6,16 +6,15 @@ import numpy as np
 import pytest
 
 from sarssm.errors import ConfigError
-from sarssm.focus import (
-    azimuth_compress,
+from sarssm.focus import azimuth_compress, focus_rc, rcmc
+from sarssm.focus.rda import fft_length
+from sarssm.physics import (
     azimuth_matched_filter,
     azimuth_transfer,
     effective_weighting,
-    focus_rc,
-    rcmc,
+    migration_bins,
 )
-from sarssm.focus.rda import fft_length, migration_bins
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.scenes import PointTarget
 from sarssm.sim.simulate import simulate_distributed, simulate_point_targets
 

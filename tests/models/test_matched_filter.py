@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from sarssm.models.fit import fit_impulse_response, matched_filter_taps, nmse_db
+from sarssm.models.fit import fit_impulse_response, nmse_db
 from sarssm.models.s4d import S4D
-from sarssm.sim.geometry import get_preset
+from sarssm.physics import matched_filter_taps
+from sarssm.physics.geometry import get_preset
 
 HALF = 95  # lags -95..95: the aperture (64 samples) and the filter's tails
 DELAY = 32  # half the demo aperture

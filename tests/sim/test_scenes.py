@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from sarssm.errors import ConfigError
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.scenes import (
     SCENES,
     get_scene,

@@ -9,7 +9,7 @@ import pytest
 
 from sarssm.data.store import open_product
 from sarssm.errors import ConfigError, ProductError
-from sarssm.sim.geometry import get_preset
+from sarssm.physics.geometry import get_preset
 from sarssm.sim.scenes import PointTarget
 from sarssm.sim.simulate import (
     product_name,

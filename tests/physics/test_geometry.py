@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from sarssm.errors import ConfigError
-from sarssm.sim.geometry import PRESETS, Geometry, get_preset
+from sarssm.physics.geometry import PRESETS, Geometry, get_preset
 
 
 def test_s1_preset_matches_sentinel1_stripmap_numbers():
