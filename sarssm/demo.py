@@ -45,6 +45,7 @@ def run_demo(
     from sarssm.data.normalize import ComplexScaler
     from sarssm.eval.products import evaluate_products
     from sarssm.models import load_model
+    from sarssm.models import resolve_config as resolve_model
     from sarssm.train.run import resolve_config, train
 
     out = Path(out)
@@ -54,7 +55,7 @@ def run_demo(
     )
 
     echo(f"[1/4] data: {cfg.data.path}")
-    dm = SarDataModule(cfg.data)
+    dm = SarDataModule(cfg.data, resolve_model(cfg.model))
     dm.prepare_data()
     dm.setup("fit")
     for split in ("train", "val", "test"):
@@ -74,9 +75,7 @@ def run_demo(
     echo("[4/4] teacher vs reference processor on the held-out test products (whole products)")
     net = load_model(save_dir / "best")
     scaler = ComplexScaler.load(save_dir / "best" / "normalization.json")
-    test = evaluate_products(
-        net, [e.path for e in dm.splits["test"]], scaler, cfg.data.loss_margin, cfg.data.input_level
-    )
+    test = evaluate_products(net, [e.path for e in dm.splits["test"]], scaler, cfg.data.loss_margin)
     print_comparison(test, echo)
     summary = {
         "config": str(save_dir / "config.yaml"),

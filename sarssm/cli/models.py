@@ -40,15 +40,16 @@ def _fmt(value: Any, spec: str = ",.0f") -> str:
 def format_table(rows: list[dict[str, Any]]) -> str:
     """Plain-text table of `sarssm.models.preset_table` rows."""
     header = (
-        f"{'preset':<16} {'H/N/layers':>11} {'select':>6} {'delay':>5} {'params':>10} "
-        f"{'ratio':>7} {'MACs step':>11} {'MACs conv':>11} {'L':>5} {'poles':>7} "
-        f"{'data TBP':>8}"
+        f"{'preset':<16} {'H/N/layers':>11} {'select':>6} {'input':>7} {'delay':>5} "
+        f"{'floor dB':>8} {'taps':>4} {'params':>10} {'ratio':>7} {'MACs step':>11} "
+        f"{'MACs conv':>11} {'L':>5} {'poles':>7} {'data TBP':>8}"
     )
     lines = [header, "-" * len(header)]
     for r in rows:
         dims = f"{r['model_dim']}/{r['state_dim']}/{r['num_layers']}"
         lines.append(
-            f"{r['name']:<16} {dims:>11} {r['selectivity']:>6} {r['delay']:>5} "
+            f"{r['name']:<16} {dims:>11} {r['selectivity']:>6} {r['input']:>7} {r['delay']:>5} "
+            f"{_fmt(r['truncation_floor_db'], '.1f'):>8} {r['prefilter_taps']:>4} "
             f"{r['params']:>10,} {_fmt(r['compression'], '.1f'):>7} "
             f"{_fmt(r['macs_step']):>11} {_fmt(r['macs_conv']):>11} {r['length']:>5} "
             f"{r['pole_budget']:>7,} {r['data_tbp']:>8.0f}"
@@ -56,7 +57,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     lines.append(
         "MACs: real multiply-accumulates per output sample (complex multiply = 4), conv mode "
         "with a cached kernel on L-sample columns; ratio: teacher params / params; poles: "
-        "layers x width x modes (x2 if bidirectional); n/a: a layer without a MAC count."
+        "layers x width x modes (x2 if bidirectional); n/a: a layer without a MAC count.\n"
+        "input: the level and range neighbours read; delay: output delay in samples; floor: "
+        "the truncation floor that delay implies (output energy a causal model cannot reach, "
+        "n/a if bidirectional); taps: the per-column range pre-filter's length."
     )
     return "\n".join(lines)
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal
 
 import lightning as L
+import numpy as np
 from torch.utils.data import DataLoader
 
 from sarssm.data.catalog import SplitConfig, split_products
@@ -22,9 +23,9 @@ from sarssm.data.patches import (
     ProductEntry,
     RandomPatchSampler,
     collate_patches,
-    range_positions,
 )
-from sarssm.errors import ConfigError
+from sarssm.errors import ConfigError, ProductError
+from sarssm.models.config import ModelConfig
 
 
 @dataclass
@@ -60,7 +61,6 @@ class DataConfig:
 
     path: str = "data/demo"  # a product folder, or a folder of `*.zarr` products
     simulate: SimulateConfig | None = None  # simulate into `path` when it holds no products
-    input_level: Literal["rc", "rcmc"] = "rc"
     target_level: Literal["az"] = "az"
     patch_size: tuple[int, int] = (256, 1)  # [azimuth length, range columns]
     stride: tuple[int, int] = (128, 1)  # evaluation grid step
@@ -98,22 +98,36 @@ class DataConfig:
         return PatchGeometry(self.patch_size[0], self.patch_size[1], self.stride, self.buffer)
 
 
-def product_entry(product) -> ProductEntry:  # product: sarssm.data.store.Product
-    """Shape and column range positions of an opened product."""
+def product_entry(product, model: ModelConfig) -> ProductEntry:  # product: store.Product
+    """Shape and geometry of an opened product, checked against what the model reads: its
+    level, and (for a model conditioned on geometry) the slant range of every column."""
+    from sarssm.models.inputs import product_geometry, slant_ranges
+
     rows, cols = product.shape
-    return ProductEntry(product.path, rows, cols, range_positions(cols, product.attrs))
+    if model.input_level not in product.levels:
+        raise ProductError(
+            f"{product.path}: the model reads level {model.input_level!r}, which the product "
+            f"does not have (levels: {product.levels})"
+        )
+    geometry = None
+    if model.geometry != "none":
+        geometry = product_geometry(product)
+        slant_ranges(model, geometry, np.arange(cols), str(product.path))
+    return ProductEntry(product.path, rows, cols, geometry)
 
 
 class SarDataModule(L.LightningDataModule):
-    """Train / val / test patch loaders over a folder of products.
+    """Train / val / test patch loaders over a folder of products, for one model's inputs.
 
-    Batches are dicts: x [B, L, 2] complex64 (signal / input_scale, positional channel),
-    y [B, L] complex64 (target / target_scale), loc [B, 3] (product, row, column).
+    Batches are dicts: x [B, L, C] complex64 (the model's input / input_scale), slant_range
+    [B] float64 (metres; models conditioned on geometry), y [B, L] complex64 (target /
+    target_scale), loc [B, 3] (product, row, column).
     """
 
-    def __init__(self, config: DataConfig, scaler=None) -> None:  # scaler: ComplexScaler
-        super().__init__()
+    def __init__(self, config: DataConfig, model: ModelConfig, scaler=None) -> None:
+        super().__init__()  # scaler: sarssm.data.normalize.ComplexScaler
         self.config = config
+        self.model = model.resolved()
         self.scaler = scaler
         self.splits: dict[str, list[ProductEntry]] = {}
 
@@ -136,12 +150,21 @@ class SarDataModule(L.LightningDataModule):
         attrs = {p: product.attrs for p, product in products.items()}
         parts = split_products(list(products), self.config.split, attrs)
         self.splits = {
-            name: [product_entry(products[p]) for p in paths] for name, paths in parts.items()
+            name: [product_entry(products[p], self.model) for p in paths]
+            for name, paths in parts.items()
         }
         if not self.splits["train"]:
             raise ConfigError(f"data: no training products under {self.config.path}")
         if self.scaler is None:
             self.scaler = self.fit_scaler()
+
+    @property
+    def patch(self) -> PatchGeometry:
+        """The data config's patches, with at least the model's range neighbours left out at
+        each product edge (every training column sees all its neighbours)."""
+        p = self.config.patch
+        k = self.model.range_neighbours
+        return PatchGeometry(p.length, p.columns, p.stride, (p.buffer[0], max(p.buffer[1], k)))
 
     def fit_scaler(self):  # -> ComplexScaler
         """RMS scales of input and target over `norm_patches` random training patches."""
@@ -149,7 +172,7 @@ class SarDataModule(L.LightningDataModule):
 
         ds = self._dataset("train", scaled=False)
         sampler = RandomPatchSampler(
-            ds.entries, self.config.patch, self.config.norm_patches, self.config.seed + 7919
+            ds.entries, self.patch, self.config.norm_patches, self.config.seed + 7919
         )
         return ComplexScaler.fit(ds.read(loc) for loc in sampler)
 
@@ -158,7 +181,7 @@ class SarDataModule(L.LightningDataModule):
         entries = self.splits.get(split, [])
         scales = (self.scaler.input_scale, self.scaler.target_scale) if scaled else (1.0, 1.0)
         return PatchDataset(
-            entries, cfg.patch, cfg.input_level, cfg.target_level, *scales, cfg.cache_mb << 20
+            entries, self.patch, self.model, cfg.target_level, *scales, cfg.cache_mb << 20
         )
 
     def _loader(self, split: str, sampler) -> DataLoader:
@@ -176,7 +199,7 @@ class SarDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         cfg = self.config
         entries = self.splits["train"]
-        sampler = RandomPatchSampler(entries, cfg.patch, cfg.samples_per_epoch, cfg.seed)
+        sampler = RandomPatchSampler(entries, self.patch, cfg.samples_per_epoch, cfg.seed)
         return self._loader("train", sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -186,7 +209,7 @@ class SarDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     def _eval_loader(self, split: str) -> DataLoader:
-        sampler = GridPatchSampler(self.splits.get(split, []), self.config.patch)
+        sampler = GridPatchSampler(self.splits.get(split, []), self.patch)
         if len(sampler) == 0:
             raise ConfigError(f"data: the {split} split has no product large enough for a patch")
         return self._loader(split, sampler)

@@ -1,8 +1,9 @@
 """Patches of products: where they may start, how they are drawn, how they are read.
 
 A patch is an azimuth segment of `length` rows over `columns` adjacent range columns. Each
-column of a patch is one model sequence: the input signal (level `rc` or `rcmc`) with the
-positional channel, and the target (level `az`). Training patches are drawn at random, uniformly
+column of a patch is one model sequence: the model's input (its level, with its range
+neighbours, and the column's slant range; `sarssm.models.inputs` assembles it) and the target
+(level `az`). Training patches are drawn at random, uniformly
 over every valid start position of every training product, with a generator seeded by
 (seed, epoch): a different draw each epoch, the same draw for the same seed and epoch (so a
 resumed run sees what an uninterrupted one would). Evaluation patches tile the products on a
@@ -24,6 +25,9 @@ import torch
 from torch.utils.data import Dataset, Sampler
 
 from sarssm.errors import ConfigError
+from sarssm.models.config import ModelConfig
+from sarssm.models.inputs import model_inputs
+from sarssm.physics.geometry import Geometry
 
 
 @dataclass(frozen=True)
@@ -38,12 +42,12 @@ class PatchGeometry:
 
 @dataclass(frozen=True)
 class ProductEntry:
-    """One product of a split: its path, shape and the range positions of its columns."""
+    """One product of a split: its path, shape and geometry (None if it records none)."""
 
     path: Path
     rows: int
     cols: int
-    range_position: np.ndarray  # [C] in [-1, 1] across the swath (or across the product)
+    geometry: Geometry | None = None
 
     def starts(self, patch: PatchGeometry) -> tuple[np.ndarray, np.ndarray]:
         """All valid (row, column) start positions; empty when the product is too small."""
@@ -51,18 +55,6 @@ class ProductEntry:
         rows = np.arange(br, self.rows - br - patch.length + 1)
         cols = np.arange(bc, self.cols - bc - patch.columns + 1)
         return rows, cols
-
-
-def range_positions(cols: int, attrs: dict) -> np.ndarray:
-    """Normalised range position of each column: [-1, 1] over the preset's slant-range swath
-    when the product records its geometry, else over the product's own columns."""
-    geo = attrs.get("geometry") if isinstance(attrs, dict) else None
-    if geo and geo.get("swath_far_m", 0) > geo.get("swath_near_m", 0) > 0:
-        r = geo["near_range_m"] + np.arange(cols) * geo["range_spacing_m"]
-        mid = 0.5 * (geo["swath_near_m"] + geo["swath_far_m"])
-        half = 0.5 * (geo["swath_far_m"] - geo["swath_near_m"])
-        return ((r - mid) / half).astype(np.float32)
-    return np.linspace(-1.0, 1.0, cols, dtype=np.float32) if cols > 1 else np.zeros(1, np.float32)
 
 
 class ProductCache:
@@ -113,16 +105,16 @@ class ProductCache:
 class PatchDataset(Dataset):
     """Reads the patch at a location (product index, start row, start column).
 
-    Returns x [W, L, 2] complex64 (normalised signal, positional channel range + j azimuth)
-    and y [W, L] complex64 (normalised target); `collate_patches` stacks the W columns of
-    every patch into the batch.
+    Returns x [W, L, C] complex64 (the model's normalised input), slant_range [W] float64,
+    y [W, L] complex64 (normalised target) and loc [W, 3]; `collate_patches` stacks the W
+    columns of every patch into the batch.
     """
 
     def __init__(
         self,
         entries: list[ProductEntry],
         patch: PatchGeometry,
-        input_level: str,
+        model: ModelConfig,
         target_level: str,
         input_scale: float = 1.0,
         target_scale: float = 1.0,
@@ -130,50 +122,52 @@ class PatchDataset(Dataset):
     ) -> None:
         self.entries = entries
         self.patch = patch
-        self.input_level = input_level
+        self.model = model.resolved()
         self.target_level = target_level
         self.input_scale = float(input_scale)
         self.target_scale = float(target_scale)
         self.cache = ProductCache(cache_bytes)
 
     def read(self, loc: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
-        """Raw (un-normalised) input and target of the patch at `loc`, each [L, W]."""
+        """Raw (un-normalised) input column level and target of the patch at `loc`, [L, W]."""
         p, r, c = loc
         entry = self.entries[p]
         rows = slice(r, r + self.patch.length)
         cols = slice(c, c + self.patch.columns)
-        x = self.cache.read(entry.path, self.input_level, rows, cols)
+        x = self.cache.read(entry.path, self.model.input_level, rows, cols)
         y = self.cache.read(entry.path, self.target_level, rows, cols)
         return x, y
 
     def __getitem__(self, loc: tuple[int, int, int]) -> dict[str, torch.Tensor]:
         p, r, c = (int(v) for v in loc)
         entry = self.entries[p]
-        x, y = self.read((p, r, c))
-        W = self.patch.columns
-        xin = model_input(x.T / self.input_scale, entry.range_position[c : c + W], r, entry.rows)
-        return {
-            "x": torch.from_numpy(xin),
+        W, L = self.patch.columns, self.patch.length
+        rows, cols = slice(r, r + L), slice(c, c + W)
+
+        def read(level: str, rr: slice, cc: slice) -> np.ndarray:
+            return self.cache.read(entry.path, level, rr, cc)
+
+        x, r0 = model_inputs(
+            self.model, read, (entry.rows, entry.cols), entry.geometry, rows, cols,
+            self.input_scale, str(entry.path),
+        )  # fmt: skip
+        y = self.cache.read(entry.path, self.target_level, rows, cols)
+        item = {
+            "x": torch.from_numpy(x),
             "y": torch.from_numpy((y.T / self.target_scale).astype(np.complex64)),
             "loc": torch.tensor([p, r, c], dtype=torch.long).expand(W, 3).clone(),
         }
+        if r0 is not None:
+            item["slant_range"] = torch.from_numpy(r0)
+        return item
 
     def __len__(self) -> int:  # map-style access is by location; samplers define the order
         raise TypeError("PatchDataset is indexed by location: use a patch sampler")
 
 
-def model_input(signal: np.ndarray, range_pos: np.ndarray, row0: int, rows: int) -> np.ndarray:
-    """Model input [W, L, 2] complex64 from a normalised signal [W, L]: channel 0 the signal,
-    channel 1 the positional channel range_pos + j * azimuth_pos (azimuth position of each row
-    in [-1, 1] over the product's `rows`, starting at row `row0`)."""
-    L = signal.shape[1]
-    az = 2.0 * (row0 + np.arange(L, dtype=np.float32)) / max(rows - 1, 1) - 1.0  # [L]
-    pos = range_pos[:, None] + 1j * az[None, :]  # [W, L]
-    return np.stack([signal, pos], axis=-1).astype(np.complex64)
-
-
 def collate_patches(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
-    """Concatenate the columns of every patch along the batch axis: x [B, L, 2], y [B, L]."""
+    """Concatenate the columns of every patch along the batch axis: x [B, L, C], y [B, L],
+    slant_range [B], loc [B, 3]."""
     return {key: torch.cat([item[key] for item in items], dim=0) for key in items[0]}
 
 

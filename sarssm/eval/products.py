@@ -12,28 +12,32 @@ from typing import Any
 import numpy as np
 import torch
 
-from sarssm.data.patches import model_input, range_positions
-
 
 @torch.no_grad()
 def predict_product(
     net: torch.nn.Module,
     product: Any,  # sarssm.data.store.Product
     scaler: Any,  # sarssm.data.normalize.ComplexScaler
-    input_level: str = "rc",
     batch_columns: int = 64,
 ) -> np.ndarray:
-    """The model's focused image [rows, cols] complex64, in the product's units."""
+    """The model's focused image [rows, cols] complex64, in the product's units.
+
+    Every column is one sequence of the model's own input level and range neighbours
+    (`sarssm.models.inputs`), zero beyond the product's range edges.
+    """
+    from sarssm.models.inputs import product_inputs
+
     net.eval()
-    device = next(net.parameters()).device
-    signal = product.read(input_level).T / scaler.input_scale  # [C, R]
+    param = next(net.parameters())
+    cdtype = torch.complex128 if param.dtype == torch.float64 else torch.complex64
     rows, cols = product.shape
-    rg = range_positions(cols, product.attrs)
     out = np.empty((cols, rows), dtype=np.complex64)
     for c0 in range(0, cols, batch_columns):
         c1 = min(c0 + batch_columns, cols)
-        x = torch.from_numpy(model_input(signal[c0:c1], rg[c0:c1], 0, rows)).to(device)
-        out[c0:c1] = net(x).cpu().numpy()
+        x, r0 = product_inputs(net.config, product, cols=slice(c0, c1), scale=scaler.input_scale)
+        xt = torch.from_numpy(x).to(param.device, cdtype)
+        rt = None if r0 is None else torch.from_numpy(r0)
+        out[c0:c1] = net(xt, rt).cpu().numpy()
     return (out.T * scaler.target_scale).astype(np.complex64)
 
 
@@ -67,7 +71,6 @@ def evaluate_products(
     paths: list[Path],
     scaler: Any,
     margin: int,
-    input_level: str = "rc",
 ) -> dict[str, Any]:
     """Per-product results and their means over `paths`."""
     from sarssm.data.store import open_product
@@ -75,7 +78,7 @@ def evaluate_products(
     per_product = []
     for path in paths:
         product = open_product(path)
-        pred = predict_product(net, product, scaler, input_level)
+        pred = predict_product(net, product, scaler)
         result = evaluate_product(pred, product, margin)
         result["product"] = Path(path).name
         result["scene"] = product.attrs.get("scene")

@@ -1,16 +1,22 @@
 """Model configuration (`ModelConfig`) and the named presets.
 
+A model is a focusing operator of one range column (with `range_neighbours` columns on each
+side as extra input channels): linear in the signal, conditioned on the column's slant range
+through an exact pre-filter (`sarssm.models.conditioning`), with no input that does not scale
+with the signal. Its output delay, pre-filter length and reference geometry follow from its
+data preset unless given:
+
+- `reference`: the preset's mid-swath column; slant ranges accepted: the swath widened by 25 %
+  of its width on each side;
+- `prefilter_taps` J: the shortest pre-filter fitting that interval to -40 dB;
+- `delay` (causal): the reference column's delay for `delay_floor_db` plus J.
+
+`resolved()` fills them in; a built model and its saved `model.yaml` hold the resolved values.
+
 Seed-size presets follow the earlier design's table (model_dim / state_dim / num_layers):
 teacher 64/540/6 (selective), standard 64/540/6, compressed 32/256/4, tiny 16/128/3,
-ultra 1/64/2, for Sentinel-1 stripmap data (aperture about 821 samples, TBP about 489,
-delay 410 = half the aperture).
-
-Demo presets are sized for the `demo` data preset (aperture about 64 samples, TBP about 38,
-delay 32). An LTI model needs a pole budget (layers x width x modes) of the order of the data's
-TBP. One causal S4D channel with 64 band-initialised modes fits the demo matched filter to
--35 dB on the taps a delay of 32 can reach, 32 modes to -16 dB (docs/models.md), so every demo
-preset keeps at least 32 modes per channel and a budget of at least 2 x 32 = 64 poles
-(about 1.7 TBP):
+ultra 1/64/2, for Sentinel-1 stripmap data (aperture about 821 samples, TBP about 489). Demo
+presets are sized for the `demo` data (aperture about 64 samples, TBP about 38):
 
     preset            H   N   layers  poles  selectivity
     demo-teacher     16  64   4       4096   scan
@@ -28,11 +34,33 @@ from typing import Any, Literal
 
 from sarssm.config import from_dict
 from sarssm.errors import ConfigError
+from sarssm.models.conditioning import (
+    DELAY_FLOOR_DB,
+    ReferenceGeometry,
+    auto_taps,
+    reference_delay,
+)
 
 SELECTIVITY = ("none", "scan", "gate")
 DIRECTIONS = ("causal", "bidirectional")
 INITS = ("inv", "lin", "band")
-ACTIVATIONS = ("modrelu", "none")
+ACTIVATIONS = ("none", "modrelu")
+GEOMETRY = ("prefilter", "none")
+INPUT_LEVELS = ("rc", "rcmc")
+SCANS = ("auto", "sequential", "chunked", "doubling")
+# Keys a preset defines: a preset chosen later (an override) resets them (`with_preset`).
+PRESET_KEYS = (
+    "model_dim",
+    "state_dim",
+    "num_layers",
+    "selectivity",
+    "direction",
+    "data_preset",
+    "input_level",
+    "range_neighbours",
+    "activation",
+)
+DERIVED_KEYS = ("reference", "prefilter_taps", "delay")
 
 
 @dataclass(frozen=True)
@@ -40,43 +68,62 @@ class ModelConfig:
     """Everything needed to build a `SarSSM` (see `sarssm.models.stack`)."""
 
     name: str = "custom"
-    input_channels: int = 2  # C: the signal and the positional channel (range + j azimuth)
+    input_level: Literal["rc", "rcmc"] = "rc"  # the product level the model reads
+    range_neighbours: int = 0  # k: columns m-k..m+k feed column m (on-line RCM correction)
     model_dim: int = 16  # H, channels of every block
     state_dim: int = 64  # N, complex modes per channel (per side if bidirectional)
     num_layers: int = 4  # residual blocks
     selectivity: Literal["none", "scan", "gate"] = "none"  # none: LTI S4D; scan/gate: selective
     direction: Literal["causal", "bidirectional"] = "causal"
-    delay: int = 32  # d, output delay in samples (causal); about half the data's aperture
+    delay: int | None = None  # d, output delay (causal); None: from the reference geometry
+    delay_floor_db: float = DELAY_FLOOR_DB  # truncation floor the automatic delay is chosen for
+    geometry: Literal["prefilter", "none"] = "prefilter"  # per-column range conditioning
+    reference: ReferenceGeometry | None = None  # None: the data preset's mid-swath column
+    prefilter_taps: int | None = None  # J (2J + 1 taps); None: shortest fit to -40 dB
     init: Literal["inv", "lin", "band"] = "band"  # pole initialisation (band: best for chirps)
     band: float = 0.6  # normalised Doppler band Ba / PRF used by init "band"
     dt_min: float = 1e-3  # range of the initial step sizes
     dt_max: float = 1e-1
     dropout: float = 0.0
-    norm: bool = False  # RMS norm over channels before each SSM (scales |.|, keeps phase)
-    activation: Literal["modrelu", "none"] = "modrelu"  # none: a fully linear model
+    activation: Literal["none", "modrelu"] = "none"  # modrelu: scale-free (threshold ~ RMS)
+    scan: Literal["auto", "sequential", "chunked", "doubling"] = "auto"  # selective scan
+    scan_chunk: int = 64  # T of the chunked and doubling scans
+    scan_block: int | None = 256  # time steps of [B, block, H, N] state held at once
+    checkpoint: bool = False  # recompute each scan block in the backward pass (less memory)
     data_preset: str = "demo"  # geometry preset the model is sized for (TBP, column length)
 
     def __post_init__(self) -> None:
-        for key in ("input_channels", "model_dim", "state_dim", "num_layers"):
+        for key in ("model_dim", "state_dim", "num_layers", "scan_chunk"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"model.{key} must be an integer >= 1, got {value!r}")
+        for key in ("range_neighbours", "delay", "prefilter_taps", "scan_block"):
+            value = getattr(self, key)
+            if value is None and key != "range_neighbours":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ConfigError(f"model.{key} must be an integer >= 0, got {value!r}")
+        if self.scan_block == 0:
+            raise ConfigError("model.scan_block must be >= 1 (or null: the whole column)")
         choices = {
             "selectivity": SELECTIVITY,
             "direction": DIRECTIONS,
             "init": INITS,
             "activation": ACTIVATIONS,
+            "geometry": GEOMETRY,
+            "input_level": INPUT_LEVELS,
+            "scan": SCANS,
         }
         for key, allowed in choices.items():
             if getattr(self, key) not in allowed:
                 raise ConfigError(f"model.{key}: {getattr(self, key)!r} is not one of {allowed}")
-        if isinstance(self.delay, bool) or not isinstance(self.delay, int) or self.delay < 0:
-            raise ConfigError(f"model.delay must be an integer >= 0, got {self.delay!r}")
-        if self.direction == "bidirectional" and self.delay != 0:
+        if self.direction == "bidirectional" and self.delay not in (None, 0):
             raise ConfigError(
                 f"model.delay must be 0 for a bidirectional model (it sees the whole column), "
                 f"got {self.delay}"
             )
+        if not self.delay_floor_db < 0:
+            raise ConfigError(f"model.delay_floor_db must be < 0 dB, got {self.delay_floor_db}")
         if not 0 < self.dt_min <= self.dt_max:
             raise ConfigError(
                 f"model: need 0 < dt_min <= dt_max, got dt_min={self.dt_min}, dt_max={self.dt_max}"
@@ -93,27 +140,62 @@ class ModelConfig:
             )
 
     @property
+    def input_channels(self) -> int:
+        """C: the input column and its 2k neighbours."""
+        return 2 * self.range_neighbours + 1
+
+    @property
     def pole_budget(self) -> int:
         """Total complex poles: layers x width x modes (x2 sides if bidirectional)."""
         sides = 2 if self.direction == "bidirectional" else 1
         return self.num_layers * self.model_dim * self.state_dim * sides
 
+    def resolved(self) -> ModelConfig:
+        """A copy with `reference`, `prefilter_taps` and `delay` filled in (see the module
+        docstring); explicit values are kept."""
+        ref = self.reference or ReferenceGeometry.from_preset(self.data_preset)
+        taps = self.prefilter_taps
+        if taps is None:
+            taps = auto_taps(ref) if self.geometry == "prefilter" else 0
+        delay = self.delay
+        if delay is None:
+            causal = self.direction == "causal"
+            delay = reference_delay(ref, self.delay_floor_db) + taps if causal else 0
+        if (ref, taps, delay) == (self.reference, self.prefilter_taps, self.delay):
+            return self
+        return dataclasses.replace(self, reference=ref, prefilter_taps=taps, delay=delay)
+
     def replace(self, **changes: Any) -> ModelConfig:
-        """A copy with `changes` applied (validated; unknown keys raise ConfigError)."""
+        """A copy with `changes` applied (validated; unknown keys raise ConfigError).
+
+        Derived keys (reference, prefilter_taps, delay) that are not given are reset to
+        automatic when a key they follow from changes (data_preset, geometry, direction,
+        delay_floor_db), so a resolved config never keeps a stale value.
+        """
         fields = {f.name for f in dataclasses.fields(self)}
         unknown = sorted(set(changes) - fields)
         if unknown:
             raise ConfigError(f"model: unknown key(s) {unknown}; allowed: {sorted(fields)}")
         data = {f: getattr(self, f) for f in fields}
         data.update(changes)
-        # Switching a preset to bidirectional drops its streaming delay unless one is given.
-        if changes.get("direction") == "bidirectional" and "delay" not in changes:
-            data["delay"] = 0
+        follows = {
+            "reference": ("data_preset",),
+            "prefilter_taps": ("data_preset", "geometry", "reference"),
+            "delay": ("data_preset", "geometry", "reference", "prefilter_taps", "direction"),
+        }
+        follows["delay"] += ("delay_floor_db",)
+        for key, bases in follows.items():
+            if key not in changes and any(
+                b in changes and changes[b] != getattr(self, b) for b in bases
+            ):
+                data[key] = None
+        if isinstance(data["reference"], ReferenceGeometry):
+            data["reference"] = dataclasses.asdict(data["reference"])
         return from_dict(ModelConfig, data, "model")
 
 
-_SEED = dict(delay=410, data_preset="s1-stripmap")
-_DEMO = dict(delay=32, data_preset="demo")
+_SEED = dict(data_preset="s1-stripmap", input_level="rc", range_neighbours=2)
+_DEMO = dict(data_preset="demo", input_level="rc", range_neighbours=0)
 
 PRESETS: dict[str, dict[str, Any]] = {
     "teacher": dict(model_dim=64, state_dim=540, num_layers=6, selectivity="scan", **_SEED),

@@ -4,14 +4,15 @@ Counting rules (real arithmetic, batch 1):
 - a parameter counts its real scalars (a complex parameter counts two);
 - a complex multiply(-accumulate) counts 4 real MACs; additions alone count nothing;
 - step mode (exact count of what `step` computes), per output sample:
-    input projection 4 C H; per block: S4D 12 N + 4 per channel (dA x and dB u: 8 N,
-    C x': 4 N, D u: 4), modReLU 4 H (|z|^2 and the rescale), RMS norm 4 H, mix 4 H^2;
-    head 4 H. (Square roots and divisions are not counted.)
+    range pre-filter 4 C (2J + 1); input projection 4 C H; per block: S4D 12 N + 4 per
+    channel (dA x and dB u: 8 N, C x': 4 N, D u: 4), modReLU 6 H (|z|^2, the channel RMS
+    and the rescale), mix 4 H^2; head 4 H. (Square roots and divisions are not counted.)
 - conv mode, per output sample of an L-sample column with the kernel spectrum cached (eval):
     every layer runs on L' = L + d samples (the aligned output pads d zeros) with an FFT of
     n = 2 L'; a radix-2 complex FFT costs (n/2) log2 n complex multiplies = 2 n log2 n real
     MACs, so one channel costs (2 FFTs + the spectral product 4 n) / L' per processed sample,
-    plus D u (4); projections, activation and norm as in step mode; all scaled by L' / L.
+    plus D u (4); the pre-filter, projections and activation as in step mode; all scaled by
+    L' / L.
 Layers other than S4D are counted only if they provide `macs_per_sample(mode, length)`.
 """
 
@@ -23,7 +24,7 @@ from typing import Any
 from torch import nn
 
 from sarssm.models.config import get_config, preset_names, teacher_of
-from sarssm.models.layers import ComplexRMSNorm, ModReLU
+from sarssm.models.layers import ModReLU
 from sarssm.models.s4d import S4D
 from sarssm.models.stack import SarSSM
 
@@ -63,14 +64,14 @@ def macs_per_sample(model: SarSSM, mode: str = "step", length: int | None = None
     C, H = cfg.input_channels, cfg.model_dim
     processed = 1 if mode == "step" else length + cfg.delay  # samples each layer runs on
     total = 4.0 * C * H + 4.0 * H  # input projection and head
+    if model.prefilter is not None:
+        total += 4.0 * C * (2 * model.prefilter.J + 1)
     for block in model.blocks:
         ssm = layer_macs(block.ssm, mode, processed)
         if ssm is None:
             return None
         total += ssm + 4.0 * H * H  # SSM and mix
-        total += 4.0 * H * isinstance(block.act, ModReLU) + 4.0 * H * isinstance(
-            block.norm, ComplexRMSNorm
-        )
+        total += 6.0 * H * isinstance(block.act, ModReLU)
     return total if mode == "step" else total * processed / length
 
 
@@ -87,6 +88,24 @@ def data_stats(data_preset: str) -> dict[str, float]:
     }
 
 
+def delay_floors(cfg: Any) -> dict[str, float | None]:
+    """Error floors a resolved config implies: `truncation_floor_db`, the energy a causal model
+    with its delay cannot reach (`sarssm.physics.truncation_floor_db` at the reference range,
+    for the delay left after the pre-filter's J; None if bidirectional), and
+    `prefilter_error_db`, the pre-filter's fit error at the ends of its slant-range interval."""
+    from sarssm.models.conditioning import prefilter_error_db
+    from sarssm.physics.azimuth import truncation_floor_db
+
+    ref, J = cfg.reference, cfg.prefilter_taps
+    floor = None
+    if cfg.direction == "causal":
+        floor = truncation_floor_db(ref.column(), cfg.delay - J, ref.range_m)
+    fit = None
+    if cfg.geometry == "prefilter":
+        fit = max(prefilter_error_db(ref, J, r) for r in (ref.range_min_m, ref.range_max_m))
+    return {"truncation_floor_db": floor, "prefilter_error_db": fit}
+
+
 def model_cost(model: SarSSM, length: int | None = None) -> dict[str, Any]:
     """Cost summary of one model; `length` defaults to its data preset's column length."""
     cfg = model.config
@@ -100,6 +119,10 @@ def model_cost(model: SarSSM, length: int | None = None) -> dict[str, Any]:
         "selectivity": cfg.selectivity,
         "direction": cfg.direction,
         "delay": cfg.delay,
+        "input": f"{cfg.input_level}"
+        + (f"+-{cfg.range_neighbours}" if cfg.range_neighbours else ""),
+        "prefilter_taps": 2 * cfg.prefilter_taps + 1 if model.prefilter is not None else 0,
+        **delay_floors(cfg),
         "params": count_parameters(model),
         "macs_step": macs_per_sample(model, "step"),
         "length": L,

@@ -20,7 +20,10 @@ from sarssm.models.stack import SarSSM
 
 WEIGHTS = "model.safetensors"
 CONFIG = "model.yaml"
-FORMAT = "sarssm-model/1"
+FORMAT = "sarssm-model/2"
+# Format 1 models read a positional channel (range + j azimuth position) as a second input and
+# had no geometry conditioning: their weights mean something else, so they are refused.
+OLD_FORMATS = {"sarssm-model/1": "fed a positional channel and had no range conditioning"}
 
 
 def save_model(model: SarSSM, path: str | Path, overwrite: bool = True) -> Path:
@@ -46,6 +49,12 @@ def load_config(path: str | Path) -> ModelConfig:
         data = yaml.safe_load(file.read_text())
     except (yaml.YAMLError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"{file}: not valid YAML ({exc})") from None
+    if isinstance(data, dict) and data.get("format") in OLD_FORMATS:
+        raise ModelFileError(
+            f"{file}: a model saved in format {data['format']!r}, which "
+            f"{OLD_FORMATS[data['format']]}; this version of sarssm reads {FORMAT!r} only: "
+            "retrain it (sarssm train) to get a model of the current format"
+        )
     if not isinstance(data, dict) or data.get("format") != FORMAT or "model" not in data:
         raise ModelFileError(f"{file}: not a sarssm model config (expected format {FORMAT!r})")
     try:

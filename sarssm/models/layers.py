@@ -1,4 +1,8 @@
-"""Complex building blocks of the sarSSM stack: linear map, activation, norm, dropout.
+"""Complex building blocks of the sarSSM stack: linear map, activation, dropout.
+
+Every block is homogeneous of degree one in its input (f(a x) = a f(x) for complex a), so a
+stack of them keeps a focusing operator's scale and phase equivariance. A normalisation layer
+(x / RMS(x)) is degree zero and is not offered for that reason.
 
 All act on complex tensors [..., H] and keep them complex; parameters are real tensors
 (complex ones as real pairs [..., 2], rebuilt with `torch.view_as_complex`).
@@ -32,38 +36,27 @@ class ComplexLinear(nn.Module):
 
 
 class ModReLU(nn.Module):
-    """modReLU (Arjovsky et al., 2016): f(z) = ReLU(|z| + b) z / |z|, b real per channel.
+    """Scale-free modReLU: f(z)_h = z_h ReLU(1 + b_h rho / |z_h|), rho = sqrt(mean_h |z_h|^2).
 
-    Chosen because it is phase-equivariant, f(z e^{j phi}) = f(z) e^{j phi}: SAR data carries
-    an arbitrary absolute phase (4 pi R / lambda) and focusing commutes with it, which a split
-    ReLU on Re and Im would break. b starts at 0, where modReLU is the identity, so a fresh
-    stack starts as a linear (matched-filter-like) operator and learns thresholds from there.
+    modReLU (Arjovsky et al., 2016) is ReLU(|z| + b) z / |z|: phase-equivariant, since SAR data
+    carries an arbitrary absolute phase and focusing commutes with it, but its threshold b is an
+    absolute amplitude, so f(a z) != a f(z). Here the threshold is b_h times the RMS over the
+    channels at the same sample, so f(a z) = a f(z) for every complex a, f(0) = 0, and the
+    layer still zeroes the channels that are weak relative to the others. b starts at 0, where
+    it is the identity.
     """
 
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
+    def __init__(self, channels: int) -> None:
         super().__init__()
         self.bias = nn.Parameter(torch.zeros(channels))
-        self.eps = eps
 
     def forward(self, z: Tensor) -> Tensor:
         """z [..., H] complex -> [..., H] complex."""
-        mag = z.abs()
-        # |z| floored at eps in the denominator only: f(0) = 0, and a bounded gradient there
-        return z * (torch.relu(mag + self.bias) / mag.clamp_min(self.eps))
-
-
-class ComplexRMSNorm(nn.Module):
-    """y = g x / sqrt(mean_h |x_h|^2 + eps), g real per channel: rescales magnitudes only."""
-
-    def __init__(self, channels: int, eps: float = 1e-6) -> None:
-        super().__init__()
-        self.scale = nn.Parameter(torch.ones(channels))
-        self.eps = eps
-
-    def forward(self, x: Tensor) -> Tensor:
-        """x [..., H] complex -> [..., H] complex."""
-        rms = torch.sqrt(x.abs().square().mean(dim=-1, keepdim=True) + self.eps)  # [..., 1]
-        return x * (self.scale / rms)
+        mag = z.abs()  # [..., H]
+        rho = torch.sqrt(mag.square().mean(dim=-1, keepdim=True))  # [..., 1]
+        safe = torch.where(mag > 0, mag, torch.ones_like(mag))  # no 0/0, no infinite gradient
+        gain = torch.relu(1.0 + self.bias * rho / safe)
+        return z * torch.where(mag > 0, gain, torch.zeros_like(gain))
 
 
 class ComplexDropout(nn.Module):

@@ -2,23 +2,30 @@
 
 Symbols: B batch, L length (azimuth samples), H channels, N complex modes per channel, d delay.
 
-Why: the azimuth FM rate Ka = 2 V^2 / (lambda R0) changes with slant range. Rescaling the step
-size dt of an SSM rescales its kernel's time axis, K_dt[k] = K(k dt), which turns a chirp
-exp(j pi kappa t^2) into one of rate kappa dt^2: an input-dependent dt lets one layer adapt its
-kernel to range, read from the positional channel that the input projection mixes into u.
+Why: the teacher may learn a kernel that adapts to the signal itself, beyond the range
+conditioning every model gets from its pre-filter (`sarssm.models.conditioning`).
+
+Scale and phase: focusing is linear, f(a x) = a f(x) for any complex a. Every selection is
+therefore computed from features q of the layer input that do not change when u is scaled or
+rotated:
+
+    q_t = |u_t|^2 / mean_h |u_t,h|^2 - 1           real, [B, H]; 0 where u_t = 0
+
+(the share of each channel in the sample's energy). Given the selection the layer is linear in
+u, so f(a u) = a f(u) and f(0) = 0 hold exactly. (Selections linear in [Re u, Im u], as in
+Mamba, make dt, B_t and C_t grow with |u|: the layer's gain then grows with the input's
+amplitude, |y| ~ |u|^3, and four stacked layers took a unit input to 1e10.) The selection
+projections start at zero, so an untrained selective layer is exactly an LTI S4D.
 
 selectivity="scan" (Gu and Dao, "Mamba", 2023, with a complex diagonal A as in S4D):
-    f_t    = [Re u_t, Im u_t]                      real features, [B, 2H]
-    dt_t   = softplus(W_dt f_t + b_dt)             per channel, [B, H]
-    B_t    = B_static + B_sel(f_t)                 B_static [H, N], B_sel [B, N] shared by channels
-    C_t    = C_static + C_sel(f_t)                 (likewise)
+    dt_t   = softplus(W_dt q_t + b_dt)             per channel, [B, H]
+    B_t    = B_static + B_sel(q_t)                 B_static [H, N], B_sel [B, N] shared by channels
+    C_t    = C_static + C_sel(q_t)                 (likewise)
     x_t    = exp(dt_t A) x_{t-1} + (exp(dt_t A) - 1) / A B_t u_t        (ZOH), x [B, H, N]
     r_t    = sum_n C_t x_t + D u_t
-With W_dt, B_sel and C_sel zero the layer is an LTI S4D (ZOH, step softplus(b_dt)).
 
-selectivity="gate" (the earlier design): an LTI S4D applied to the gated input g_t u_t,
-    g_t = sigmoid(W [r_t, Re u_t / r_t, Im u_t / r_t] + b),  r_t = sqrt(|u_t|^2 + eps),
-a real gate per channel from the magnitude and the phase (as cos/sin, never angle()).
+selectivity="gate": an LTI S4D applied to the gated input g_t u_t, g_t = sigmoid(W q_t + b),
+a real gate per channel.
 
 Directions and delay follow `sarssm.models.s4d`: causal, `forward` returns y[t] = r[t + d] (input
 end padded with d zeros), `step` returns r[t]; bidirectional (off-line only) adds a second,
@@ -50,13 +57,26 @@ def _delay1(z: Tensor) -> Tensor:
     return torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], dim=1)
 
 
+def invariant_features(u: Tensor) -> Tensor:
+    """q = |u|^2 / mean_h |u_h|^2 - 1, u [..., H] complex -> [..., H] real (0 where u = 0).
+
+    Unchanged by u -> a u for any complex a != 0; bounded in [-1, H - 1].
+    """
+    power = u.real.square() + u.imag.square()  # [..., H]
+    mean = power.mean(dim=-1, keepdim=True)  # [..., 1]
+    live = mean > 0
+    q = power / torch.where(live, mean, torch.ones_like(mean)) - 1.0  # no 0/0 in any branch
+    return torch.where(live, q, torch.zeros_like(q))
+
+
 class SelectiveCore(nn.Module):
     """One direction of the selective SSM: A [H, N], and dt, B, C computed from the input.
 
     Stored as real tensors: log_neg_re, im [H, N] (A = -exp(log_neg_re) + j im), dt_bias [H]
     (b_dt, initialised so that softplus(b_dt) is log-uniform in [dt_min, dt_max], as Mamba),
-    B, C as real pairs [H, N, 2], and three bias-free linear maps of the 2H real features
-    (default nn.Linear init, as Mamba's x_proj and dt_proj).
+    B, C as real pairs [H, N, 2], and three bias-free linear maps of the H invariant features q
+    (`invariant_features`), zero at init: an untrained core is an LTI S4D with ZOH step
+    softplus(b_dt).
     """
 
     def __init__(
@@ -79,9 +99,11 @@ class SelectiveCore(nn.Module):
         self.dt_bias = ssm_param(_inv_softplus(dt0))
         self.B = nn.Parameter(torch.view_as_real(torch.ones(H, N, dtype=torch.cfloat)).clone())
         self.C = nn.Parameter(torch.view_as_real(C).clone())
-        self.dt_proj = nn.Linear(2 * H, H, bias=False)  # W_dt
-        self.B_proj = nn.Linear(2 * H, 2 * N, bias=False)  # B_sel, as a real pair
-        self.C_proj = nn.Linear(2 * H, 2 * N, bias=False)  # C_sel
+        self.dt_proj = nn.Linear(H, H, bias=False)  # W_dt
+        self.B_proj = nn.Linear(H, 2 * N, bias=False)  # B_sel, as a real pair
+        self.C_proj = nn.Linear(H, 2 * N, bias=False)  # C_sel
+        for proj in (self.dt_proj, self.B_proj, self.C_proj):
+            nn.init.zeros_(proj.weight)
 
     def static(self) -> tuple[Tensor, Tensor, Tensor]:
         """(A, B_static, C_static), each [H, N] complex."""
@@ -94,7 +116,7 @@ class SelectiveCore(nn.Module):
         Returns:
             dt [..., H] real > 0, B_sel [..., N] complex, C_sel [..., N] complex.
         """
-        f = torch.view_as_real(u).flatten(-2)  # [..., 2H]: Re u_1, Im u_1, Re u_2, ...
+        f = invariant_features(u)  # [..., H] real, scale- and phase-free
         dt = F.softplus(self.dt_proj(f) + self.dt_bias)  # [..., H]
         B_sel = torch.view_as_complex(self.B_proj(f).unflatten(-1, (self.d_state, 2)))
         C_sel = torch.view_as_complex(self.C_proj(f).unflatten(-1, (self.d_state, 2)))
@@ -138,22 +160,18 @@ class SelectiveCore(nn.Module):
 
 
 class Gate(nn.Module):
-    """Real per-channel gate g = sigmoid(W [r, Re u / r, Im u / r] + b), r = sqrt(|u|^2 + eps).
+    """Real per-channel gate g = sigmoid(W q + b) of the invariant features q of u (zero W at
+    init: a constant gate sigmoid(b) = 1/2, an LTI layer)."""
 
-    The phase enters as (cos, sin) = u / r: smooth, and finite with a finite gradient at u = 0,
-    unlike angle(u) (discontinuous at +-pi, gradient 1/|u|).
-    """
-
-    def __init__(self, d_model: int, eps: float = 1e-6) -> None:
+    def __init__(self, d_model: int) -> None:
         super().__init__()
-        self.eps = eps
-        self.proj = nn.Linear(3 * d_model, d_model)  # W [H, 3H], b [H]
+        self.proj = nn.Linear(d_model, d_model)  # W [H, H], b [H]
+        nn.init.zeros_(self.proj.weight)
+        nn.init.zeros_(self.proj.bias)
 
     def forward(self, u: Tensor) -> Tensor:
         """u [..., H] complex -> g [..., H] real in (0, 1)."""
-        re, im = u.real, u.imag  # [..., H]
-        r = torch.sqrt(re * re + im * im + self.eps)  # [..., H]
-        return torch.sigmoid(self.proj(torch.cat([r, re / r, im / r], dim=-1)))
+        return torch.sigmoid(self.proj(invariant_features(u)))
 
 
 class SelectiveSSM(nn.Module):
@@ -249,19 +267,19 @@ class SelectiveSSM(nn.Module):
     def macs_per_sample(self, mode: str, length: int) -> float:
         """Real multiply-accumulates per processed sample (the rules of `sarssm.models.cost`).
 
-        scan, per direction: projections of the 2H real features to dt (2 H^2) and to B_sel,
-        C_sel (8 H N); per channel and mode dt A (2), ZOH gain G (4), G B (4), (G B) u (4),
-        dA x (4), C_static x and C_sel x (8): 26 H N; plus D u (4 H). The off-line scan runs
-        the same recurrence, so conv mode costs the same per sample. gate: the S4D layer's cost
-        plus the gate, 3 H^2 (its linear map) + 6 H (|u|, u / |u|, g u).
+        Both: the invariant features q (|u|^2: 2 H). scan, per direction: projections of the H
+        features to dt (H^2) and to B_sel, C_sel (4 H N); per channel and mode dt A (2), ZOH
+        gain G (4), G B (4), (G B) u (4), dA x (4), C_static x and C_sel x (8): 26 H N; plus
+        D u (4 H). The off-line scan runs the same recurrence, so conv mode costs the same per
+        sample. gate: the S4D layer's cost plus the gate's linear map (H^2) and g u (2 H).
         """
         from sarssm.models.cost import layer_macs
 
         H, N = self.d_model, self.d_state
         if self.selectivity == "gate":
-            return layer_macs(self.ssm, mode, length) + 3.0 * H * H + 6.0 * H
+            return layer_macs(self.ssm, mode, length) + H * H + 4.0 * H
         directions = 1 if self.bwd is None else 2
-        return directions * (2.0 * H * H + 8.0 * H * N + 26.0 * H * N) + 4.0 * H
+        return 2.0 * H + directions * (H * H + 30.0 * H * N) + 4.0 * H
 
     def forward(self, u: Tensor) -> Tensor:
         """u [B, L, H] complex -> aligned y [B, L, H] complex, y[t] = r[t + delay]."""

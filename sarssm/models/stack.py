@@ -1,18 +1,25 @@
-"""The sarSSM model: complex input projection, residual SSM blocks, complex output head.
+"""The sarSSM model: range pre-filter, complex input projection, residual SSM blocks, head.
 
-Symbols: B batch, L length (azimuth samples of one column), C input channels (2: the signal
-and the positional channel range_pos + j azimuth_pos), H model width, T chunk length,
+Symbols: B batch (columns), L length (azimuth samples of one column), C input channels (the
+column and its 2k range neighbours), H model width, T chunk length, J pre-filter half-length,
 d model delay.
 
-    h_0 = x W_in                                   [B, L, H]
-    h_i = h_{i-1} + Dropout(Mix(Act(SSM(Norm(h_{i-1})))))   block i, i = 1..num_layers
+    x' = g_R0 * x                                  [B, L, C]  per column (`conditioning`)
+    h_0 = x' W_in                                  [B, L, H]
+    h_i = h_{i-1} + Dropout(Mix(Act(SSM(h_{i-1}))))          block i, i = 1..num_layers
     y   = h_n W_out                                [B, L]   (one complex value per sample)
 
-Every block is causal with delay 0 (or bidirectional); the model as a whole has the delay d of
-its config. `forward(x)` returns the aligned output y[t] = r[t + d] (the input padded with d
-zeros at its end, the first d raw outputs dropped), `forward(x, aligned=False)` the raw causal
-output r, and `step`/`step_chunk` stream r one sample (or T samples) at a time, so the sample
-streamed at time t is the focused sample t - d.
+Every term is homogeneous of degree one in x (no bias, no normalisation, a scale-free
+activation, selections from scale-free features), so f(a x) = a f(x) for every complex a and
+f(0) = 0; with `activation: none` and `selectivity: none` the model is exactly linear and
+shift-invariant along azimuth. It has no input but the signal and each column's slant range.
+
+Causal models: the pre-filter runs delayed by J and every block is causal with delay 0, so the
+whole model is causal with the delay d of its config. `forward(x, r0)` returns the aligned
+output y[t] = r[t + d] (the input padded with d zeros at its end, the first d raw outputs
+dropped), `forward(x, r0, aligned=False)` the raw causal output r, and `step`/`step_chunk`
+stream r one sample (or T samples) at a time, so the sample streamed at time t is the focused
+sample t - d. Bidirectional models centre the pre-filter and see the whole column.
 """
 
 from __future__ import annotations
@@ -24,9 +31,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from sarssm.models.conditioning import RangePrefilter
 from sarssm.models.config import ModelConfig, resolve_config
 from sarssm.models.errors import ModelInputError, StepModeError
-from sarssm.models.layers import ComplexDropout, ComplexLinear, ComplexRMSNorm, ModReLU
+from sarssm.models.layers import ComplexDropout, ComplexLinear, ModReLU
 from sarssm.models.s4d import S4D
 from sarssm.models.selective import SelectiveSSM
 
@@ -44,17 +52,23 @@ def build_layer(config: ModelConfig) -> nn.Module:
     if config.selectivity == "none":
         return S4D(config.model_dim, config.state_dim, **kwargs)
     return SelectiveSSM(
-        config.model_dim, config.state_dim, selectivity=config.selectivity, **kwargs
+        config.model_dim,
+        config.state_dim,
+        selectivity=config.selectivity,
+        scan=config.scan,
+        chunk=config.scan_chunk,
+        block=config.scan_block,
+        checkpoint=config.checkpoint,
+        **kwargs,
     )
 
 
 class SSMBlock(nn.Module):
-    """h -> h + Dropout(Mix(Act(SSM(Norm(h))))), h [B, L, H] complex."""
+    """h -> h + Dropout(Mix(Act(SSM(h)))), h [B, L, H] complex."""
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
         H = config.model_dim
-        self.norm = ComplexRMSNorm(H) if config.norm else nn.Identity()
         self.ssm = build_layer(config)
         self.act = ModReLU(H) if config.activation == "modrelu" else nn.Identity()
         self.mix = ComplexLinear(H, H)
@@ -65,38 +79,48 @@ class SSMBlock(nn.Module):
 
     def forward(self, h: Tensor) -> Tensor:
         """h [B, L, H] -> [B, L, H]."""
-        return self._out(h, self.ssm(self.norm(h)))
+        return self._out(h, self.ssm(h))
 
     def step(self, h_t: Tensor, state: Any) -> tuple[Tensor, Any]:
         """h_t [B, H] -> [B, H], one sample of the raw causal response."""
-        s, state = self.ssm.step(self.norm(h_t), state)
+        s, state = self.ssm.step(h_t, state)
         return self._out(h_t, s), state
 
     def step_chunk(self, h: Tensor, state: Any) -> tuple[Tensor, Any]:
         """h [B, T, H] -> [B, T, H], T samples of the raw causal response."""
-        s, state = self.ssm.step_chunk(self.norm(h), state)
+        s, state = self.ssm.step_chunk(h, state)
         return self._out(h, s), state
 
 
 @dataclass
 class SarSSMState:
-    """Streaming state of a `SarSSM`: one state per block and the samples consumed so far."""
+    """Streaming state of a `SarSSM`: the pre-filter's taps and its last 2J inputs, one state
+    per block, and the samples consumed so far."""
 
     layers: list[Any]
+    taps: Tensor | None = None  # [B, 2J+1] complex, lag -J..J (None: no pre-filter)
+    history: Tensor | None = None  # [B, 2J, C] complex: inputs t-1, t-2, ..., t-2J
     t: int = 0
     batch: int = 0
 
 
 class SarSSM(nn.Module):
-    """Complex SSM stack that focuses one SAR column: x [B, L, C] complex -> y [B, L] complex.
+    """Complex SSM stack that focuses SAR columns: x [B, L, C] complex and the columns' slant
+    ranges r0 [B] (metres) -> y [B, L] complex.
 
     The blocks are submodules "blocks.0", "blocks.1", ... (addressable with `get_submodule`,
-    and returned as named feature taps by `forward(x, return_features=True)`).
+    and returned as named feature taps by `forward(x, r0, return_features=True)`).
     """
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
+        config = config.resolved()
         self.config = config
+        self.prefilter = (
+            RangePrefilter(config.reference, config.prefilter_taps)
+            if config.geometry == "prefilter"
+            else None
+        )
         self.input_proj = ComplexLinear(config.input_channels, config.model_dim)
         self.blocks = nn.ModuleList(SSMBlock(config) for _ in range(config.num_layers))
         self.head = ComplexLinear(config.model_dim, 1)
@@ -104,7 +128,7 @@ class SarSSM(nn.Module):
     @property
     def delay(self) -> int:
         """Output delay d in samples (0 for a bidirectional model)."""
-        return self.config.delay
+        return int(self.config.delay)
 
     @property
     def complex_dtype(self) -> torch.dtype:
@@ -123,7 +147,9 @@ class SarSSM(nn.Module):
             )
         if x.dim() != rank or x.shape[-1] != C:
             raise ModelInputError(
-                f"SarSSM: expected input {want} with C={C} channels, got shape {tuple(x.shape)}"
+                f"SarSSM: expected input {want} with C={C} channels (the column and "
+                f"{self.config.range_neighbours} range neighbours on each side), got shape "
+                f"{tuple(x.shape)}"
             )
         if x.dtype != self.complex_dtype:
             raise ModelInputError(
@@ -135,14 +161,31 @@ class SarSSM(nn.Module):
                 f"SarSSM: input of shape {tuple(x.shape)} has {bad} non-finite value(s) (NaN/Inf)"
             )
 
+    def _check_ranges(self, slant_range: Any, batch: int) -> None:
+        if self.prefilter is None:
+            return
+        if slant_range is None:
+            raise ModelInputError(
+                f"SarSSM {self.config.name!r} is conditioned on geometry: pass the slant range "
+                "of every column (r0 [B], metres; `sarssm.models.inputs` reads it from a product)"
+            )
+        n = len(slant_range)
+        if n != batch:
+            raise ModelInputError(f"SarSSM: {n} slant ranges for a batch of {batch} columns")
+
     # --- conv mode ---------------------------------------------------------------------------
     def forward(
-        self, x: Tensor, aligned: bool = True, return_features: bool = False
+        self,
+        x: Tensor,
+        slant_range: Tensor | None = None,
+        aligned: bool = True,
+        return_features: bool = False,
     ) -> Tensor | tuple[Tensor, OrderedDict[str, Tensor]]:
         """Focus columns.
 
         Args:
             x: [B, L, C] complex (C = config.input_channels).
+            slant_range: [B] slant range of each column in metres (geometry "prefilter").
             aligned: True: y[t] = r[t + d], the focused sample t; False: the raw causal r[t].
             return_features: also return the block outputs.
         Returns:
@@ -151,9 +194,13 @@ class SarSSM(nn.Module):
         """
         self._check(x, 3)
         B, _, C = x.shape
+        self._check_ranges(slant_range, B)
         d = self.delay if aligned else 0
         if d:
             x = torch.cat([x, x.new_zeros(B, d, C)], dim=1)  # [B, L+d, C]
+        if self.prefilter is not None:
+            causal = self.config.direction == "causal"
+            x = self.prefilter(x, slant_range, causal=causal)  # [B, L+d, C]
         h = self.input_proj(x)  # [B, L+d, H]
         features: OrderedDict[str, Tensor] = OrderedDict()
         for i, block in enumerate(self.blocks):
@@ -171,35 +218,53 @@ class SarSSM(nn.Module):
                 "use only); build a causal model with a delay for streaming"
             )
 
-    def init_state(self, batch: int) -> SarSSMState:
-        """Zero streaming state for `batch` columns."""
+    def init_state(self, batch: int, slant_range: Tensor | None = None) -> SarSSMState:
+        """Zero streaming state for `batch` columns at slant ranges [batch] (metres)."""
         self._streaming()
-        return SarSSMState([blk.ssm.init_state(batch) for blk in self.blocks], 0, batch)
+        self._check_ranges(slant_range, batch)
+        layers = [blk.ssm.init_state(batch) for blk in self.blocks]
+        if self.prefilter is None:
+            return SarSSMState(layers, None, None, 0, batch)
+        dtype, device = self.complex_dtype, self.head.weight.device
+        taps = self.prefilter.taps(slant_range, dtype, device)  # [B, 2J+1]
+        J, C = self.prefilter.J, self.config.input_channels
+        history = torch.zeros(batch, 2 * J, C, dtype=dtype, device=device)
+        return SarSSMState(layers, taps, history, 0, batch)
+
+    def _prefilter_chunk(self, x: Tensor, state: SarSSMState) -> tuple[Tensor, Tensor | None]:
+        """Causal pre-filter of x [B, T, C] continuing `state`: (x' [B, T, C], new history)."""
+        if self.prefilter is None:
+            return x, None
+        return self.prefilter.run(x, state.taps, state.history)
 
     def step(self, x_t: Tensor, state: SarSSMState) -> tuple[Tensor, SarSSMState]:
         """One azimuth sample: x_t [B, C] complex -> raw output r[t] [B] complex.
 
-        r[t] equals forward(x, aligned=False)[:, t] and the aligned output at t - delay.
+        r[t] equals forward(x, r0, aligned=False)[:, t] and the aligned output at t - delay.
         """
         self._streaming()
         self._check(x_t, 2)
-        h = self.input_proj(x_t)  # [B, H]
+        u, history = self._prefilter_chunk(x_t[:, None], state)
+        h = self.input_proj(u[:, 0])  # [B, H]
         layers = []
         for block, s in zip(self.blocks, state.layers, strict=True):
             h, s = block.step(h, s)
             layers.append(s)
-        return self.head(h)[:, 0], SarSSMState(layers, state.t + 1, state.batch)
+        new = SarSSMState(layers, state.taps, history, state.t + 1, state.batch)
+        return self.head(h)[:, 0], new
 
     def step_chunk(self, x: Tensor, state: SarSSMState) -> tuple[Tensor, SarSSMState]:
         """T azimuth samples at once: x [B, T, C] -> raw outputs [B, T] (equal to T steps)."""
         self._streaming()
         self._check(x, -3)
-        h = self.input_proj(x)  # [B, T, H]
+        u, history = self._prefilter_chunk(x, state)
+        h = self.input_proj(u)  # [B, T, H]
         layers = []
         for block, s in zip(self.blocks, state.layers, strict=True):
             h, s = block.step_chunk(h, s)
             layers.append(s)
-        return self.head(h)[:, :, 0], SarSSMState(layers, state.t + x.shape[1], state.batch)
+        new = SarSSMState(layers, state.taps, history, state.t + x.shape[1], state.batch)
+        return self.head(h)[:, :, 0], new
 
 
 def build_model(spec: ModelConfig | str | dict[str, Any], **overrides: Any) -> SarSSM:

@@ -82,11 +82,12 @@ class FigureCallback(L.Callback):
         ):
             return
         with torch.no_grad():
-            pred = pl_module.net(self._batch["x"].to(pl_module.device)).cpu()
+            r0 = self._batch.get("slant_range")
+            pred = pl_module.net(self._batch["x"].to(pl_module.device), r0).cpu()
         path = self.out_dir / f"val_epoch{epoch:04d}.png"
         figure = save_amplitude_figure(
-            [self._batch["x"][..., 0], self._batch["y"], pred],
-            ["input (rc)", "target (az)", "prediction"],
+            [self._batch["x"][..., self._batch["x"].shape[-1] // 2], self._batch["y"], pred],
+            ["input (centre column)", "target (az)", "prediction"],
             path,
             f"epoch {epoch}",
         )

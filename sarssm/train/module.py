@@ -1,10 +1,10 @@
 """The LightningModule: only the science of focusing (loss, metrics, optimiser). The Trainer
 does the engineering (devices, DDP, precision, checkpoints, logging, early stopping).
 
-Batches come from `sarssm.data.datamodule.SarDataModule`: x [B, L, C] complex (normalised
-signal and positional channel), y [B, L] complex (normalised target). The first and last
-`loss_margin` samples of each patch lack half of their synthetic aperture in the input, so they
-are left out of the loss and of the metrics.
+Batches come from `sarssm.data.datamodule.SarDataModule`: x [B, L, C] complex (the model's
+normalised input), slant_range [B] (metres), y [B, L] complex (normalised target). The first
+and last `loss_margin` samples of each patch lack half of their synthetic aperture in the
+input, so they are left out of the loss and of the metrics.
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ class FocusingModule(L.LightningModule):
         self.schedule_config = from_dict(ScheduleConfig, schedule or {}, "schedule")
         self.loss_margin = int(loss_margin)
 
-    def forward(self, x: Tensor) -> Tensor:
-        return self.net(x)
+    def forward(self, x: Tensor, slant_range: Tensor | None = None) -> Tensor:
+        return self.net(x, slant_range)
 
     def _crop(self, z: Tensor) -> Tensor:
         m = self.loss_margin
         return z[:, m : z.shape[1] - m] if m else z
 
     def _shared_step(self, batch: dict[str, Tensor], stage: str) -> tuple[Tensor, Tensor, Tensor]:
-        pred = self._crop(self.net(batch["x"]))  # [B, L']
+        pred = self._crop(self.net(batch["x"], batch.get("slant_range")))  # [B, L']
         target = self._crop(batch["y"])  # [B, L']
         loss, terms = self.criterion(pred, target)
         batch_size = pred.shape[0]

@@ -27,12 +27,39 @@ log = logging.getLogger(__name__)
 def resolve_config(
     path: str | Path | None, overrides: list[str] | None = None, **flags: Any
 ) -> TrainConfig:
-    """defaults < YAML file < `key=value` overrides < CLI flags (dotted keys, None = not set)."""
+    """defaults < YAML file < `key=value` overrides < CLI flags (dotted keys, None = not set).
+
+    An override of `model.preset` starts the model from that preset: the keys a preset defines
+    (`sarssm.models.config.PRESET_KEYS`, and the derived delay, reference and pre-filter) are
+    dropped from the YAML's model section, with a warning, so the new preset is not silently
+    mixed with the old one's settings; other overrides still apply on top.
+    """
     data = load_yaml(path) if path else {}
-    data = apply_overrides(data, list(overrides or []))
     set_flags = [f"{key}={json.dumps(value)}" for key, value in flags.items() if value is not None]
+    later = list(overrides or []) + set_flags
+    data = _reset_model_for_preset(data, later)
+    data = apply_overrides(data, list(overrides or []))
     data = apply_overrides(data, set_flags)
     return from_dict(TrainConfig, data, "config")
+
+
+def _reset_model_for_preset(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    from sarssm.config import parse_override
+    from sarssm.models.config import DERIVED_KEYS, PRESET_KEYS
+
+    if not any(parse_override(o)[0] == ["model", "preset"] for o in overrides):
+        return data
+    model = data.get("model")
+    if not isinstance(model, dict):
+        return data
+    dropped = [k for k in model if k in PRESET_KEYS + DERIVED_KEYS]
+    if dropped:
+        log.warning(
+            "model.preset is overridden: the config's model keys %s are dropped (the preset "
+            "defines them); set them again on the command line to keep them",
+            dropped,
+        )
+    return {**data, "model": {k: v for k, v in model.items() if k not in dropped}}
 
 
 def train(
@@ -48,6 +75,7 @@ def train(
 
     from sarssm.data.datamodule import SarDataModule
     from sarssm.models import build_model
+    from sarssm.models import resolve_config as resolve_model
     from sarssm.train.callbacks import ExportCallback, FigureCallback
     from sarssm.train.module import FocusingModule
 
@@ -67,13 +95,15 @@ def train(
     save_dir.mkdir(parents=True, exist_ok=True)
     save_yaml(config, save_dir / "config.yaml")
 
-    datamodule = SarDataModule(config.data, scaler=_saved_scaler(save_dir) if resume else None)
+    model_config = resolve_model(config.model)
+    scaler = _saved_scaler(save_dir) if resume else None
+    datamodule = SarDataModule(config.data, model_config, scaler=scaler)
     datamodule.prepare_data()
     datamodule.setup("fit")
     if not resume:
         datamodule.scaler.save(save_dir / "normalization.json")
 
-    net = build_model(config.model)
+    net = build_model(model_config)
     module = FocusingModule(
         net,
         config.loss,
