@@ -253,6 +253,7 @@ class S4D(nn.Module):
 
         return self._cached("discrete", None, compute)
 
+    @torch.no_grad()
     def init_state(self, batch: int) -> Tensor:
         """Zero state x [batch, H, N] complex on the parameters' device."""
         self._discrete()  # raises for bidirectional layers
@@ -260,6 +261,7 @@ class S4D(nn.Module):
             batch, self.d_model, self.d_state, dtype=self.complex_dtype, device=self.D.device
         )
 
+    @torch.no_grad()
     def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """u_t [B, H] -> raw causal output r[t] [B, H]; state [B, H, N] -> next state."""
         _, dA, dB, C, D = self._discrete()
@@ -267,6 +269,7 @@ class S4D(nn.Module):
         y, state = ops.ssm_step(state, u_t, dA, dB, C)
         return y + D * u_t, state
 
+    @torch.no_grad()
     def step_chunk(self, u: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """u [B, T, H] -> raw outputs r [B, T, H] (equal to T calls of `step`), next state."""
         log_dA, _, dB, C, D = self._discrete()

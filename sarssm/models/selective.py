@@ -148,6 +148,7 @@ class SelectiveCore(nn.Module):
             x0=x0, method=scan, chunk=chunk, block=block, checkpoint=checkpoint,
         )  # fmt: skip
 
+    @torch.no_grad()
     def step(self, u_t: Tensor, x: Tensor) -> tuple[Tensor, Tensor]:
         """u_t [B, H], state x [B, H, N] -> (sum_n C_t x_t [B, H], x_t [B, H, N]), no D."""
         A, B_static, C_static = self.static()
@@ -297,6 +298,7 @@ class SelectiveSSM(nn.Module):
         return y[:, d:]
 
     # --- streaming (causal only) -----------------------------------------------------------
+    @torch.no_grad()
     def init_state(self, batch: int) -> Tensor:
         """Zero state x [batch, H, N] complex on the parameters' device."""
         self._check_streaming()
@@ -306,6 +308,7 @@ class SelectiveSSM(nn.Module):
             batch, self.d_model, self.d_state, dtype=self.complex_dtype, device=self.D.device
         )
 
+    @torch.no_grad()
     def step(self, u_t: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """u_t [B, H] -> raw causal output r[t] [B, H]; state [B, H, N] -> next state."""
         self._check_streaming()
@@ -315,6 +318,7 @@ class SelectiveSSM(nn.Module):
         y, state = self.fwd.step(u_t, state)
         return y + torch.view_as_complex(self.D) * u_t, state
 
+    @torch.no_grad()
     def step_chunk(self, u: Tensor, state: Tensor) -> tuple[Tensor, Tensor]:
         """u [B, T, H] -> raw outputs r [B, T, H] (equal to T calls of `step`), next state."""
         self._check_streaming()

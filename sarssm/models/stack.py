@@ -81,11 +81,13 @@ class SSMBlock(nn.Module):
         """h [B, L, H] -> [B, L, H]."""
         return self._out(h, self.ssm(h))
 
+    @torch.no_grad()
     def step(self, h_t: Tensor, state: Any) -> tuple[Tensor, Any]:
         """h_t [B, H] -> [B, H], one sample of the raw causal response."""
         s, state = self.ssm.step(h_t, state)
         return self._out(h_t, s), state
 
+    @torch.no_grad()
     def step_chunk(self, h: Tensor, state: Any) -> tuple[Tensor, Any]:
         """h [B, T, H] -> [B, T, H], T samples of the raw causal response."""
         s, state = self.ssm.step_chunk(h, state)
@@ -218,6 +220,7 @@ class SarSSM(nn.Module):
                 "use only); build a causal model with a delay for streaming"
             )
 
+    @torch.no_grad()
     def init_state(self, batch: int, slant_range: Tensor | None = None) -> SarSSMState:
         """Zero streaming state for `batch` columns at slant ranges [batch] (metres)."""
         self._streaming()
@@ -237,8 +240,10 @@ class SarSSM(nn.Module):
             return x, None
         return self.prefilter.run(x, state.taps, state.history)
 
+    @torch.no_grad()
     def step(self, x_t: Tensor, state: SarSSMState) -> tuple[Tensor, SarSSMState]:
-        """One azimuth sample: x_t [B, C] complex -> raw output r[t] [B] complex.
+        """One azimuth sample: x_t [B, C] complex -> raw output r[t] [B] complex (inference: no
+        autograd graph is recorded).
 
         r[t] equals forward(x, r0, aligned=False)[:, t] and the aligned output at t - delay.
         """
@@ -253,6 +258,7 @@ class SarSSM(nn.Module):
         new = SarSSMState(layers, state.taps, history, state.t + 1, state.batch)
         return self.head(h)[:, 0], new
 
+    @torch.no_grad()
     def step_chunk(self, x: Tensor, state: SarSSMState) -> tuple[Tensor, SarSSMState]:
         """T azimuth samples at once: x [B, T, C] -> raw outputs [B, T] (equal to T steps)."""
         self._streaming()

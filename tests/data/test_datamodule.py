@@ -8,7 +8,8 @@ from sarssm.config import from_dict
 from sarssm.data.datamodule import DataConfig, SarDataModule
 from sarssm.data.patches import ProductCache
 from sarssm.data.store import open_product
-from sarssm.errors import ConfigError
+from sarssm.errors import ConfigError, ProductError
+from sarssm.models import resolve_config
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def products(tmp_path_factory) -> Path:
     return out
 
 
-def make_dm(path: Path, **changes) -> SarDataModule:
+def make_dm(path: Path, model: str | dict = "demo-tiny", **changes) -> SarDataModule:
     data = {
         "path": str(path),
         "patch_size": [128, 2],
@@ -32,16 +33,18 @@ def make_dm(path: Path, **changes) -> SarDataModule:
         "split": {"val_fraction": 0.2, "test_fraction": 0.2, "seed": 1},
     }
     data.update(changes)
-    dm = SarDataModule(from_dict(DataConfig, data, "data"))
+    dm = SarDataModule(from_dict(DataConfig, data, "data"), resolve_config(model))
     dm.setup("fit")
     return dm
 
 
-def test_batches_hold_signal_positional_channel_and_target(products):
+def test_batches_hold_the_signal_its_slant_range_and_the_target(products):
     dm = make_dm(products)
     batch = next(iter(dm.train_dataloader()))
-    assert batch["x"].shape == (8, 128, 2) and batch["x"].dtype == torch.complex64
+    assert set(batch) == {"x", "y", "slant_range", "loc"}
+    assert batch["x"].shape == (8, 128, 1) and batch["x"].dtype == torch.complex64
     assert batch["y"].shape == (8, 128) and batch["y"].dtype == torch.complex64
+    assert batch["slant_range"].shape == (8,) and batch["slant_range"].dtype == torch.float64
     # check one sequence against the product on disk, scaled by the fitted scales
     p, r, c = batch["loc"][0].tolist()
     entry = dm.splits["train"][p]
@@ -50,12 +53,55 @@ def test_batches_hold_signal_positional_channel_and_target(products):
     az = product.read("az", rows=slice(r, r + 128), cols=slice(c, c + 1))[:, 0]
     np.testing.assert_allclose(batch["x"][0, :, 0].numpy(), rc / dm.scaler.input_scale, rtol=1e-6)
     np.testing.assert_allclose(batch["y"][0].numpy(), az / dm.scaler.target_scale, rtol=1e-6)
-    pos = batch["x"][0, :, 1].numpy()
-    # azimuth position runs linearly over the product rows, range position is constant
-    np.testing.assert_allclose(pos.imag, 2 * (r + np.arange(128)) / (entry.rows - 1) - 1, atol=1e-6)
-    assert np.ptp(pos.real) == 0 and -1 <= pos.real[0] <= 1
-    # the second column of the patch sits one range bin further: larger range position
-    assert batch["x"][1, 0, 1].real > batch["x"][0, 0, 1].real
+    geo = product.geometry
+    assert float(batch["slant_range"][0]) == geo.near_range_m + c * geo.range_spacing_m
+    # the second column of the patch sits one range bin further
+    assert float(batch["slant_range"][1] - batch["slant_range"][0]) == pytest.approx(
+        geo.range_spacing_m
+    )
+
+
+def test_range_neighbours_are_channels_and_keep_off_the_edges(products):
+    dm = make_dm(products, model={"preset": "demo-tiny", "range_neighbours": 2})
+    locs, xs = [], []
+    for batch in dm.train_dataloader():
+        locs.append(batch["loc"])
+        xs.append(batch["x"])
+    loc, x = torch.cat(locs), torch.cat(xs)
+    assert x.shape[-1] == 5
+    cols = loc[:, 2]
+    assert int(cols.min()) >= 2 and int(cols.max()) + 2 <= 16 - 2  # every neighbour exists
+    p, r, c = loc[0].tolist()
+    rc = open_product(dm.splits["train"][p].path).read("rc", rows=slice(r, r + 128))
+    for i in range(5):  # channel i is column c - 2 + i
+        np.testing.assert_allclose(
+            x[0, :, i].numpy(), rc[:, c - 2 + i] / dm.scaler.input_scale, rtol=1e-6
+        )
+
+
+ALL = {"val_fraction": 0.0, "test_fraction": 0.0}  # one product, all for training
+
+
+def test_products_the_model_cannot_read_are_refused(products, tmp_path):
+    import shutil
+
+    with pytest.raises(ProductError, match="the model reads level 'rcmc'.*levels"):
+        from sarssm.data.store import write_product
+
+        src = open_product(sorted(products.glob("*.zarr"))[0])
+        write_product(tmp_path / "a" / "p.zarr", {"rc": src.read("rc"), "az": src.read("az")},
+                      src.attrs)  # fmt: skip
+        make_dm(tmp_path / "a", model={"preset": "demo-tiny", "input_level": "rcmc"}, split=ALL)
+    attrs = dict(open_product(sorted(products.glob("*.zarr"))[0]).attrs)
+    del attrs["geometry"]
+    shutil.rmtree(tmp_path / "a")
+    write_product(tmp_path / "b" / "p.zarr", {"rc": src.read("rc"), "az": src.read("az")}, attrs)
+    with pytest.raises(ProductError, match="no 'geometry' attribute.*slant range"):
+        make_dm(tmp_path / "b", split=ALL)
+    far = {**attrs, "geometry": {**src.attrs["geometry"], "near_range_m": 90_000.0}}
+    write_product(tmp_path / "c" / "p.zarr", {"rc": src.read("rc"), "az": src.read("az")}, far)
+    with pytest.raises(ConfigError, match=r"slant range 90\.000-.*outside the model's"):
+        make_dm(tmp_path / "c", split=ALL)
 
 
 def test_splits_are_disjoint_and_scaler_uses_training_products_only(products):

@@ -10,7 +10,7 @@ from sarssm.errors import ConfigError
 
 def entries(shapes):
     return [
-        ProductEntry(Path(f"p{i}"), r, c, np.zeros(c, np.float32))
+        ProductEntry(Path(f"p{i}"), r, c)
         for i, (r, c) in enumerate(shapes)
     ]
 

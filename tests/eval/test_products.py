@@ -3,7 +3,6 @@ import pytest
 import torch
 
 from sarssm.data.normalize import ComplexScaler
-from sarssm.data.patches import model_input, range_positions
 from sarssm.data.store import open_product
 from sarssm.eval.products import evaluate_product, evaluate_products, predict_product
 from sarssm.models import build_model
@@ -41,13 +40,30 @@ def test_predict_product_matches_the_model_on_each_column(demo_product):
     product = open_product(demo_product)
     scaler = ComplexScaler(input_scale=2.0, target_scale=3.0)
     pred = predict_product(net, product, scaler, batch_columns=5)
-    rows, cols = product.shape
     c = 7
-    signal = product.read("rc")[:, c : c + 1].T / 2.0
-    x = model_input(signal, range_positions(cols, product.attrs)[c : c + 1], 0, rows)
+    signal = product.read("rc")[:, c].astype(np.complex64) / 2.0
+    geo = product.geometry
+    r0 = torch.tensor([geo.near_range_m + c * geo.range_spacing_m], dtype=torch.float64)
     with torch.no_grad():
-        expected = net(torch.from_numpy(x)).numpy()[0] * 3.0
+        expected = net(torch.from_numpy(signal)[None, :, None], r0).numpy()[0] * 3.0
     np.testing.assert_allclose(pred[:, c], expected, rtol=1e-5, atol=1e-6)
+
+
+def test_predict_product_with_range_neighbours_pads_the_edges_with_zeros(demo_product):
+    torch.manual_seed(0)
+    net = build_model("demo-tiny", state_dim=8, num_layers=1, range_neighbours=1)
+    product = open_product(demo_product)
+    pred = predict_product(net, product, ComplexScaler(1.0, 1.0), batch_columns=4)
+    rc = product.read("rc")
+    geo = product.geometry
+    for c in (0, 6, 15):  # the first and last columns see a zero neighbour
+        cols = [rc[:, k] if 0 <= k < rc.shape[1] else np.zeros(rc.shape[0]) for k in
+                (c - 1, c, c + 1)]  # fmt: skip
+        x = torch.from_numpy(np.stack(cols, -1).astype(np.complex64))[None]
+        r0 = torch.tensor([geo.near_range_m + c * geo.range_spacing_m], dtype=torch.float64)
+        with torch.no_grad():
+            expected = net(x, r0).numpy()[0]
+        np.testing.assert_allclose(pred[:, c], expected, rtol=1e-5, atol=1e-6)
 
 
 def test_evaluate_products_groups_by_scene(demo_product_dir):

@@ -10,8 +10,11 @@ from sarssm.models import build_model, load_model, save_model
 from sarssm.models.errors import ModelFileError
 
 
+R0 = torch.tensor([64_000.0, 68_000.0])
+
+
 def _x(dtype=torch.complex64):
-    return torch.randn(2, 30, 2, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    return torch.randn(2, 30, 1, generator=torch.Generator().manual_seed(0), dtype=dtype)
 
 
 @pytest.mark.parametrize("spec", ["demo-tiny", "demo-teacher"])
@@ -26,7 +29,7 @@ def test_round_trip_gives_identical_outputs(tmp_path, spec):
     loaded = load_model(path)
     assert loaded.config == model.config and not loaded.training
     with torch.no_grad():
-        assert torch.equal(loaded(_x()), model(_x()))
+        assert torch.equal(loaded(_x(), R0), model(_x(), R0))
 
 
 def test_float64_round_trip_and_overwrite(tmp_path):
@@ -40,7 +43,7 @@ def test_float64_round_trip_and_overwrite(tmp_path):
     save_model(a, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
     assert loaded.head.weight.dtype == torch.float64
-    assert torch.equal(loaded(_x(torch.complex128)), a(_x(torch.complex128)))
+    assert torch.equal(loaded(_x(torch.complex128), R0), a(_x(torch.complex128), R0))
     with pytest.raises(FileExistsError):
         save_model(a, tmp_path / "m", overwrite=False)
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
@@ -80,4 +83,19 @@ def test_config_weights_mismatch_names_tensor_and_shapes(tmp_path):
     data["model"]["num_layers"] = "two"
     (path / "model.yaml").write_text(yaml.safe_dump(data))
     with pytest.raises(ModelFileError, match="num_layers: expected an integer"):
+        load_model(path)
+
+
+def test_saved_config_is_resolved_and_old_formats_are_refused(tmp_path):
+    path = save_model(build_model("demo-tiny"), tmp_path / "m")
+    data = yaml.safe_load((path / "model.yaml").read_text())
+    model = data["model"]  # explicit: a later change of defaults cannot change a saved model
+    assert model["delay"] > 0 and model["prefilter_taps"] > 0
+    assert model["reference"]["range_m"] == 66_300.0
+    old = {
+        "format": "sarssm-model/1",
+        "model": {"name": "demo-tiny", "input_channels": 2, "model_dim": 4},
+    }
+    (path / "model.yaml").write_text(yaml.safe_dump(old))
+    with pytest.raises(ModelFileError, match=r"format 'sarssm-model/1'.*positional channel.*retrain"):
         load_model(path)

@@ -47,7 +47,7 @@ def _streamed(layer: S4D, u: torch.Tensor) -> torch.Tensor:
 SIZES = sorted(
     {
         (c.model_dim, c.state_dim, c.delay)
-        for c in map(get_config, preset_names())
+        for c in (get_config(n).resolved() for n in preset_names())
         if c.selectivity == "none"
     }
 )

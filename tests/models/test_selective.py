@@ -9,7 +9,7 @@ import torch
 
 from sarssm.models.errors import ModelInputError, StepModeError
 from sarssm.models.scan import SCANS
-from sarssm.models.selective import SelectiveSSM
+from sarssm.models.selective import SelectiveSSM, invariant_features
 
 CDTYPES = {torch.float32: torch.complex64, torch.float64: torch.complex128}
 STEP_TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -20,10 +20,17 @@ def _rel(a, b) -> float:
     return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-300))
 
 
-def _layer(dtype=torch.float64, seed=0, **kw) -> SelectiveSSM:
+def _layer(dtype=torch.float64, seed=0, selective=True, **kw) -> SelectiveSSM:
+    """A layer whose selection weights (zero at init) are drawn at random when `selective`."""
     torch.manual_seed(seed)
     kw = {"d_model": 3, "d_state": 6, **kw}
-    return SelectiveSSM(kw.pop("d_model"), kw.pop("d_state"), **kw).to(dtype)
+    layer = SelectiveSSM(kw.pop("d_model"), kw.pop("d_state"), **kw)
+    if selective:  # drawn in float32 before the cast: the same weights in every dtype
+        with torch.no_grad():
+            for name, p in layer.named_parameters():
+                if "proj" in name:
+                    p.normal_(0.0, 0.5)
+    return layer.to(dtype)
 
 
 def _input(batch, L, H, dtype, seed=1) -> torch.Tensor:
@@ -42,6 +49,16 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
+def _np_features(u: np.ndarray) -> np.ndarray:
+    """q = |u|^2 / mean_h |u_h|^2 - 1 (0 where the sample is all zero), by a plain loop."""
+    q = np.zeros(u.shape)
+    for idx in np.ndindex(u.shape[:-1]):
+        p = np.abs(u[idx]) ** 2
+        if p.mean() > 0:
+            q[idx] = p / p.mean() - 1.0
+    return q
+
+
 def _np_params(core):
     """(A, B_static, C_static, selection(u) -> (dt, B_sel, C_sel)) of a SelectiveCore, numpy."""
     A = -np.exp(_np(core.log_neg_re)) + 1j * _np(core.im)  # [H, N]
@@ -50,7 +67,7 @@ def _np_params(core):
     W_B, W_C = _np(core.B_proj.weight), _np(core.C_proj.weight)
 
     def selection(u):  # u [B, L, H] complex
-        f = np.stack([u.real, u.imag], -1).reshape(*u.shape[:2], -1)  # [B, L, 2H]
+        f = _np_features(u)  # [B, L, H]
         dt = np.logaddexp(0.0, f @ W_dt.T + b_dt)  # softplus, [B, L, H]
         pair = lambda z: z[..., 0::2] + 1j * z[..., 1::2]  # noqa: E731
         return dt, pair(f @ W_B.T), pair(f @ W_C.T)
@@ -206,60 +223,69 @@ def test_scan_variants_agree_in_the_layer(scan) -> None:
 
 
 # --- selectivity -----------------------------------------------------------------------------
+EPS = 1e-9  # impulse small enough not to move the energy shares that set dt
+
+
 def _probe_layer(N: int, w: float, dt0: float) -> SelectiveSSM:
-    """H = 2: channel 0's step size reads channel 1 (a positional channel), dt_0 =
-    softplus(w Re u_1 + b) with softplus(b) = dt0; everything else input-independent."""
-    layer = _layer(d_model=2, d_state=N, init="lin")
+    """H = 3: channel 0's step size reads channel 1's share of the sample's energy,
+    dt_0 = softplus(w q_1 + b) with softplus(b) = dt0; everything else input-independent."""
+    layer = _layer(d_model=3, d_state=N, init="lin", selective=False)
     core = layer.fwd
-    _zero_selection(core)
     with torch.no_grad():
-        core.dt_proj.weight[0, 2] = w  # features: Re u_0, Im u_0, Re u_1, Im u_1
+        core.dt_proj.weight[0, 1] = w
         core.dt_bias[0] = float(np.log(np.expm1(dt0)))
         layer.D.zero_()
     return layer
 
 
-def _impulse_response(layer: SelectiveSSM, position: np.ndarray) -> np.ndarray:
-    """Channel 0's response to an impulse at t = 0 while channel 1 carries `position` [L]."""
-    u = np.zeros((1, len(position), 2), complex)
-    u[0, 0, 0] = 1.0
-    u[0, :, 1] = position
+def _share(a: np.ndarray) -> np.ndarray:
+    """q_1 when channel 1 carries a, channel 2 carries 1 and channel 0 (almost) nothing."""
+    return 3 * a**2 / (a**2 + 1) - 1
+
+
+def _impulse_response(layer: SelectiveSSM, a: np.ndarray) -> np.ndarray:
+    """Channel 0's response to an impulse EPS at t = 0 while channel 1 carries `a` [L] and
+    channel 2 a constant 1, divided by EPS."""
+    u = np.zeros((1, len(a), 3), complex)
+    u[0, 0, 0] = EPS
+    u[0, :, 1] = a
+    u[0, :, 2] = 1.0
     with torch.no_grad():
-        return _np(layer(torch.from_numpy(u)))[0, :, 0]
+        return _np(layer(torch.from_numpy(u)))[0, :, 0] / EPS
 
 
 def test_dt_rescales_the_kernel_time_axis() -> None:
-    """A constant position p sets dt(p) = softplus(w p + b), and the impulse response is the
-    ZOH kernel of step dt(p): K[k] = sum_n C_n (e^{dt A_n} - 1) / A_n B_n e^{k dt A_n}, the
+    """A constant share q sets dt(q) = softplus(w q + b), and the impulse response is the
+    ZOH kernel of step dt(q): K[k] = sum_n C_n (e^{dt A_n} - 1) / A_n B_n e^{k dt A_n}, the
     continuous kernel on a time axis scaled by dt: a chirp's rate scales with dt^2."""
     w, dt0, L = 1.5, 0.05, 40
     layer = _probe_layer(8, w, dt0)
     A, Bs, Cs, _ = _np_params(layer.fwd)
     responses = []
-    for p in (0.0, 1.0):
-        dt = np.logaddexp(0.0, w * p + np.log(np.expm1(dt0)))
+    for a in (0.0, 1.0):
+        dt = np.logaddexp(0.0, w * _share(a) + np.log(np.expm1(dt0)))
         z = dt * A[0]  # [N]
         K = (Cs[0] * np.expm1(z) / A[0] * Bs[0]) @ np.exp(z[:, None] * np.arange(L))
-        y = _impulse_response(layer, np.full(L, p))
-        assert _rel(y, K) < 1e-10
+        y = _impulse_response(layer, np.full(L, a))
+        assert _rel(y, K) < 1e-6  # EPS moves the shares by ~1e-18
         responses.append(y)
-    assert _rel(responses[1], responses[0]) > 0.5  # the position really changed the kernel
+    assert _rel(responses[1], responses[0]) > 0.5  # the input's energy share changed the kernel
 
 
 def test_instantaneous_frequency_follows_the_input() -> None:
     """One mode A = -a + j omega: y[t] / y[t-1] = exp(dt_t A), so the phase advance per sample
-    (the instantaneous frequency) is omega dt_t with dt_t set by the position ramp at t: the
+    (the instantaneous frequency) is omega dt_t with dt_t set by channel 1's share at t: the
     output is a chirp whose sweep is set by the input, and is flat if dt ignores the input."""
     w, dt0, L = 1.0, 0.3, 30
     layer = _probe_layer(1, w, dt0)
     with torch.no_grad():
         layer.fwd.log_neg_re.fill_(np.log(0.05))
         layer.fwd.im.fill_(2.0)
-    ramp = np.linspace(-1.0, 1.0, L)
+    ramp = np.linspace(0.0, 2.0, L)
     y = _impulse_response(layer, ramp)
     advance = np.angle(y[1:] / y[:-1])  # [L - 1]: t = 1 .. L-1
-    dt = np.logaddexp(0.0, w * ramp[1:] + np.log(np.expm1(dt0)))
-    np.testing.assert_allclose(advance, 2.0 * dt, rtol=1e-10)
+    dt = np.logaddexp(0.0, w * _share(ramp[1:]) + np.log(np.expm1(dt0)))
+    np.testing.assert_allclose(advance, 2.0 * dt, rtol=1e-8)
     assert advance[-1] / advance[0] > 2.0  # the frequency sweeps with the input
 
 
@@ -276,31 +302,67 @@ def test_selective_parts_are_used() -> None:
             getattr(layer.fwd, name).weight.copy_(saved)
 
 
+@pytest.mark.parametrize("selectivity", ["scan", "gate"])
+def test_untrained_layer_is_exactly_lti(selectivity) -> None:
+    """Selection weights start at zero: a fresh layer equals its LTI limit."""
+    layer = _layer(selectivity=selectivity, selective=False)
+    u = _input(2, 20, 3, torch.float64)
+    v = _input(2, 20, 3, torch.float64, seed=5)
+    with torch.no_grad():
+        assert _rel(_np(layer(u + 2j * v)), _np(layer(u) + 2j * layer(v))) < 1e-12
+
+
+@pytest.mark.parametrize("selectivity", ["scan", "gate"])
+@pytest.mark.parametrize("direction", ["causal", "bidirectional"])
+def test_selection_is_scale_and_phase_free(selectivity, direction) -> None:
+    """f(a u) = a f(u) for complex a over 1e-4..1e4 (float64), f(0) = 0 with finite gradients."""
+    layer = _layer(selectivity=selectivity, direction=direction)
+    u = _input(2, 24, 3, torch.float64)
+    u[:, 5:9] = 0  # exact zeros inside the column
+    rng = np.random.default_rng(3)
+    with torch.no_grad():
+        y = layer(u)
+        for mag in (1e-4, 1e-2, 1.0, 1e2, 1e4):
+            a = mag * np.exp(1j * rng.uniform(-np.pi, np.pi))
+            assert _rel(_np(layer(u * a)), a * _np(y)) < 1e-10, mag
+    u0 = torch.zeros(1, 8, 3, dtype=torch.complex128, requires_grad=True)
+    y0 = layer(u0)
+    (y0.abs() ** 2 + y0.real).sum().backward()
+    assert torch.equal(y0, torch.zeros_like(y0))
+    assert torch.isfinite(torch.view_as_real(u0.grad)).all()
+
+
+def test_features_are_the_numpy_reference_and_invariant() -> None:
+    u = _input(3, 7, 5, torch.float64)
+    u[0, 2] = 0
+    q = invariant_features(u)
+    np.testing.assert_allclose(_np(q), _np_features(_np(u)), atol=1e-14)
+    np.testing.assert_allclose(_np(invariant_features(u * (3e-5 - 2e-5j))), _np(q), atol=1e-12)
+    assert (q[0, 2] == 0).all() and (q >= -1).all() and (q <= 4).all()
+
+
 # --- gate --------------------------------------------------------------------------------------
 def test_gate_layer_is_s4d_of_the_gated_input() -> None:
     layer = _layer(selectivity="gate", delay=2)
     u = _input(2, 12, 3, torch.float64)
     W, b = _np(layer.gate.proj.weight), _np(layer.gate.proj.bias)
     un = _np(u)
-    r = np.sqrt(np.abs(un) ** 2 + layer.gate.eps)
-    g = 1.0 / (1.0 + np.exp(-(np.concatenate([r, un.real / r, un.imag / r], -1) @ W.T + b)))
+    g = 1.0 / (1.0 + np.exp(-(_np_features(un) @ W.T + b)))
     with torch.no_grad():
         y, y_ref = layer(u), layer.ssm(torch.from_numpy(un * g))
         assert _rel(_np(layer.gate(u)), g) < 1e-12
     assert _rel(_np(y), _np(y_ref)) < 1e-12
 
 
-def test_gate_reads_the_phase_and_is_safe_at_zero() -> None:
+def test_gate_reads_the_energy_shares_not_the_absolute_level() -> None:
     layer = _layer(selectivity="gate")
     u = _input(1, 8, 3, torch.float64)
+    v = u.clone()
+    v[..., 0] *= 3.0  # another share of channel 0
     with torch.no_grad():
-        g, g_rot = layer.gate(u), layer.gate(u * np.exp(1j * 2.0))
-    assert _rel(_np(g_rot), _np(g)) > 1e-3  # same |u|, other phase: another gate
-    u0 = torch.zeros(1, 8, 3, dtype=torch.complex128, requires_grad=True)
-    y = layer(u0)
-    (y.abs() ** 2 + y.real).sum().backward()
-    assert torch.isfinite(torch.view_as_real(y)).all()
-    assert torch.isfinite(torch.view_as_real(u0.grad)).all()
+        g, g_scaled, g_other = layer.gate(u), layer.gate(u * (0.01 - 5j)), layer.gate(v)
+    assert _rel(_np(g_scaled), _np(g)) < 1e-12
+    assert _rel(_np(g_other), _np(g)) > 1e-3
 
 
 # --- interface -------------------------------------------------------------------------------
