@@ -258,3 +258,25 @@ def reference_delay(ref: ReferenceGeometry, floor_db: float = DELAY_FLOOR_DB) ->
         if truncation_floor_db(column, d, ref.range_m) <= floor_db:
             return d
     raise ConfigError(f"model.delay_floor_db={floor_db}: no delay up to {64 * start} reaches it")
+
+
+def step_scale_error_db(ref: ReferenceGeometry, slant_range: float, n: int = 8192) -> float:
+    """Error floor of the alternative conditioning, a step size dt sqrt(Ka / Ka_ref).
+
+    Scaling an SSM's step by sigma puts its kernel on the time axis k sigma, so the reference
+    matched filter H_ref(f) becomes H_ref(f / sigma): the chirp rate is Ka_ref sigma^2 = Ka, as
+    wanted, but the processed band is stretched by sigma too. Returns
+    10 log10(sum |H_ref(f / sigma) S - H S|^2 / sum |H S|^2) for a column at `slant_range` (S
+    its signal spectrum, H its own matched filter): the best such a model can do there.
+    """
+    from sarssm.physics.azimuth import azimuth_matched_filter, azimuth_transfer
+
+    ref_col, col = ref.column(), ref.column(slant_range)
+    f = np.fft.fftshift(col.doppler_frequencies(n))  # [n] ascending
+    H_ref = np.fft.fftshift(azimuth_matched_filter(ref_col, [0], n)[:, 0])
+    H = np.fft.fftshift(azimuth_matched_filter(col, [0], n)[:, 0])
+    S = np.fft.fftshift(azimuth_transfer(col, [0], n)[:, 0])
+    sigma = math.sqrt(float(col.ka([0])[0] / ref_col.ka([0])[0]))
+    scaled = np.interp(f / sigma, f, H_ref.real) + 1j * np.interp(f / sigma, f, H_ref.imag)
+    err = np.sum(np.abs((scaled - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
+    return 10.0 * math.log10(max(float(err), 1e-30))

@@ -197,19 +197,25 @@ class SarSSM(nn.Module):
         self._check(x, 3)
         B, _, C = x.shape
         self._check_ranges(slant_range, B)
+        L = x.shape[1]
         d = self.delay if aligned else 0
-        if d:
-            x = torch.cat([x, x.new_zeros(B, d, C)], dim=1)  # [B, L+d, C]
+        # A bidirectional model sees the pre-filter's whole zero-extended output: its J samples
+        # before row 0 too, else a column's output would depend on where the column starts.
+        J = self.prefilter.J if self.prefilter is not None else 0
+        lead = J if self.config.direction == "bidirectional" else 0
+        pad = d + 2 * lead
+        if pad:
+            x = torch.cat([x, x.new_zeros(B, pad, C)], dim=1)  # [B, L+pad, C]
         if self.prefilter is not None:
-            causal = self.config.direction == "causal"
-            x = self.prefilter(x, slant_range, causal=causal)  # [B, L+d, C]
-        h = self.input_proj(x)  # [B, L+d, H]
+            x = self.prefilter(x, slant_range, causal=True)  # [B, L+pad, C], delayed by J
+        start = d + lead
+        h = self.input_proj(x)  # [B, L+pad, H]
         features: OrderedDict[str, Tensor] = OrderedDict()
         for i, block in enumerate(self.blocks):
-            h = block(h)  # [B, L+d, H]
+            h = block(h)  # [B, L+pad, H]
             if return_features:
-                features[f"blocks.{i}"] = h[:, d:]
-        y = self.head(h)[:, d:, 0]  # [B, L]
+                features[f"blocks.{i}"] = h[:, start : start + L]
+        y = self.head(h)[:, start : start + L, 0]  # [B, L]
         return (y, features) if return_features else y
 
     # --- step mode -------------------------------------------------------------------------

@@ -85,7 +85,7 @@ ALL = {"val_fraction": 0.0, "test_fraction": 0.0}  # one product, all for traini
 def test_products_the_model_cannot_read_are_refused(products, tmp_path):
     import shutil
 
-    with pytest.raises(ProductError, match="the model reads level 'rcmc'.*levels"):
+    with pytest.raises(ProductError, match=r"the model reads level 'rcmc'.*levels"):
         from sarssm.data.store import write_product
 
         src = open_product(sorted(products.glob("*.zarr"))[0])
@@ -96,7 +96,7 @@ def test_products_the_model_cannot_read_are_refused(products, tmp_path):
     del attrs["geometry"]
     shutil.rmtree(tmp_path / "a")
     write_product(tmp_path / "b" / "p.zarr", {"rc": src.read("rc"), "az": src.read("az")}, attrs)
-    with pytest.raises(ProductError, match="no 'geometry' attribute.*slant range"):
+    with pytest.raises(ProductError, match=r"no 'geometry' attribute.*slant range"):
         make_dm(tmp_path / "b", split=ALL)
     far = {**attrs, "geometry": {**src.attrs["geometry"], "near_range_m": 90_000.0}}
     write_product(tmp_path / "c" / "p.zarr", {"rc": src.read("rc"), "az": src.read("az")}, far)

@@ -9,10 +9,7 @@ from sarssm.errors import ConfigError
 
 
 def entries(shapes):
-    return [
-        ProductEntry(Path(f"p{i}"), r, c)
-        for i, (r, c) in enumerate(shapes)
-    ]
+    return [ProductEntry(Path(f"p{i}"), r, c) for i, (r, c) in enumerate(shapes)]
 
 
 PATCH = PatchGeometry(length=16, columns=2, stride=(8, 1), buffer=(2, 1))

@@ -6,7 +6,7 @@ import pytest
 
 from sarssm.config import load_yaml, save_yaml
 from sarssm.errors import ConfigError
-from sarssm.models import ModelConfig, build_model, get_config, preset_names, resolve_config
+from sarssm.models import build_model, get_config, preset_names, resolve_config
 from sarssm.models.conditioning import reference_delay
 from sarssm.models.cost import data_stats
 from sarssm.models.s4d import S4D

@@ -9,7 +9,6 @@ import yaml
 from sarssm.models import build_model, load_model, save_model
 from sarssm.models.errors import ModelFileError
 
-
 R0 = torch.tensor([64_000.0, 68_000.0])
 
 
@@ -97,5 +96,6 @@ def test_saved_config_is_resolved_and_old_formats_are_refused(tmp_path):
         "model": {"name": "demo-tiny", "input_channels": 2, "model_dim": 4},
     }
     (path / "model.yaml").write_text(yaml.safe_dump(old))
-    with pytest.raises(ModelFileError, match=r"format 'sarssm-model/1'.*positional channel.*retrain"):
+    match = r"format 'sarssm-model/1'.*positional channel.*retrain"
+    with pytest.raises(ModelFileError, match=match):
         load_model(path)
