@@ -116,6 +116,36 @@ def vandermonde_naive(W: Tensor, Z: Tensor, L: int) -> Tensor:
     return torch.einsum("hn,hnl->hl", W, torch.exp(Z[:, :, None] * k))  # [H, L]
 
 
+def kernel_energy(W: Tensor, log_Z: Tensor) -> Tensor:
+    """sum_{k>=0} |sum_n W_n Z_n^k|^2 per channel, in closed form (|Z_n| < 1).
+
+    Args:
+        W: [H, N] complex (C dB of a diagonal SSM). log_Z: [H, N] complex, Z = exp(log_Z).
+    Returns:
+        [H] float64: Re sum_{n,m} W_n conj(W_m) / (1 - Z_n conj(Z_m)), the energy of the
+        kernel's taps, so its RMS gain on white input is the square root.
+    """
+    W, Z = W.detach().to(torch.complex128), torch.exp(log_Z.detach().to(torch.complex128))
+    out = torch.empty(W.shape[0], dtype=torch.float64)
+    for h in range(W.shape[0]):  # one [N, N] Gram matrix at a time: N is up to ~10^3
+        gram = torch.outer(W[h], W[h].conj()) / (1 - torch.outer(Z[h], Z[h].conj()))
+        out[h] = gram.sum().real
+    return out
+
+
+def lti_gain(
+    W: Tensor, log_Z: Tensor, D: Tensor, W_b: Tensor | None = None, log_Z_b: Tensor | None = None
+) -> Tensor:
+    """RMS gain [H] on white input of y[t] = sum_k K[k] u[t-k] + D u[t] (+ anti-causal taps
+    K_b[k] u[t+1+k] when W_b is given), K[k] = sum_n W_n Z_n^k."""
+    K0 = W.detach().to(torch.complex128).sum(-1)  # [H]
+    D = D.detach().to(torch.complex128)
+    energy = kernel_energy(W, log_Z) - K0.abs() ** 2 + (K0 + D).abs() ** 2
+    if W_b is not None and log_Z_b is not None:
+        energy = energy + kernel_energy(W_b, log_Z_b)
+    return energy.clamp_min(0.0).sqrt()
+
+
 def two_sided_kernel(k_causal: Tensor, k_anti: Tensor | None, n: int) -> Tensor:
     """Circular layout of a (two-sided) kernel for an n-point FFT convolution.
 

@@ -226,6 +226,16 @@ class S4D(nn.Module):
             h = torch.cat([anti, h[:, L - 1 :]], dim=-1)
         return h
 
+    @torch.no_grad()
+    def white_gain(self) -> Tensor:
+        """RMS gain [H] of each channel on white input (float64, closed form)."""
+        log_dA, dB, C = self.kernel.discrete()
+        anti = None
+        if self.kernel_b is not None:
+            log_dA_b, dB_b, C_b = self.kernel_b.discrete()
+            anti = (C_b * dB_b, log_dA_b)
+        return ops.lti_gain(C * dB, log_dA, torch.view_as_complex(self.D), *(anti or ()))
+
     # --- conv mode ---------------------------------------------------------------------------
     def forward(self, u: Tensor) -> Tensor:
         """u [B, L, H] complex -> aligned y [B, L, H] complex (FFT convolution, 2x zero padding)."""

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from sarssm.models import ops
 from sarssm.models.errors import ModelInputError, StepModeError
 from sarssm.models.s4d import DIRECTIONS, INITS, S4D, init_poles, log_uniform_dt, ssm_param
 from sarssm.models.scan import METHODS, selective_scan, zoh
@@ -109,6 +110,12 @@ class SelectiveCore(nn.Module):
         """(A, B_static, C_static), each [H, N] complex."""
         A = torch.complex(-torch.exp(self.log_neg_re), self.im)
         return A, torch.view_as_complex(self.B), torch.view_as_complex(self.C)
+
+    def discrete_static(self) -> tuple[Tensor, Tensor]:
+        """(C dB, log dA) [H, N] of the LTI system the core is with zero selection (at init)."""
+        A, B, C = self.static()
+        log_dA, dB = ops.discretize_zoh(A, B, F.softplus(self.dt_bias))
+        return C * dB, log_dA
 
     def selection(self, u: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """The input-dependent parts, from u [..., H] complex ([B, L, H] or [B, H]).
@@ -296,6 +303,16 @@ class SelectiveSSM(nn.Module):
             y = y + y_b.flip(1)
         y = y + torch.view_as_complex(self.D) * u
         return y[:, d:]
+
+    @torch.no_grad()
+    def white_gain(self) -> Tensor:
+        """RMS gain [H] on white input of the layer with zero selection (as initialised):
+        float64, closed form. The gate starts at sigmoid(0) = 1/2."""
+        if self.selectivity == "gate":
+            return 0.5 * self.ssm.white_gain()
+        anti = self.bwd.discrete_static() if self.bwd is not None else ()
+        D = torch.view_as_complex(self.D)
+        return ops.lti_gain(*self.fwd.discrete_static(), D, *anti)
 
     # --- streaming (causal only) -----------------------------------------------------------
     @torch.no_grad()
