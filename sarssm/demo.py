@@ -6,7 +6,11 @@
    finished one reused);
 4. focus the held-out test products with the best teacher and compare it with the reference
    processor (image metrics over whole products, point-target quality side by side);
-5. print where the outputs and figures are, and write `summary.json`.
+5. check that the teacher behaves as a focusing operator on products it never saw
+   (`sarssm.eval.operator`): input scaled by 1e-4..1e4, near ranges outside the training
+   swath, a band 30 dB darker than its surroundings next to the best any operator of the
+   teacher's window can do there;
+6. print where the outputs and figures are, and write `summary.json`.
 """
 
 from __future__ import annotations
@@ -54,34 +58,39 @@ def run_demo(
         config or demo_config_path(), (QUICK if quick else []) + extra + list(overrides or [])
     )
 
-    echo(f"[1/4] data: {cfg.data.path}")
+    echo(f"[1/5] data: {cfg.data.path}")
     dm = SarDataModule(cfg.data, resolve_model(cfg.model))
     dm.prepare_data()
     dm.setup("fit")
     for split in ("train", "val", "test"):
         echo(f"      {split}: {len(dm.splits[split])} products")
 
-    echo("[2/4] reference processor, point targets of the test products")
+    echo("[2/5] reference processor, point targets of the test products")
     reference = reference_table([e.path for e in dm.splits["test"]], echo)
 
     save_dir = Path(cfg.save_dir)
     if (save_dir / "metrics.json").is_file():
-        echo(f"[3/4] teacher: reusing the finished run in {save_dir}")
+        echo(f"[3/5] teacher: reusing the finished run in {save_dir}")
     else:
         resume = (save_dir / "checkpoints" / "last.ckpt").is_file()
-        echo(f"[3/4] teacher: {'resuming' if resume else 'training'} -> {save_dir}")
+        echo(f"[3/5] teacher: {'resuming' if resume else 'training'} -> {save_dir}")
         train(cfg, resume=resume)
 
-    echo("[4/4] teacher vs reference processor on the held-out test products (whole products)")
+    echo("[4/5] teacher vs reference processor on the held-out test products (whole products)")
     net = load_model(save_dir / "best")
     scaler = ComplexScaler.load(save_dir / "best" / "normalization.json")
     test = evaluate_products(net, [e.path for e in dm.splits["test"]], scaler, cfg.data.loss_margin)
     print_comparison(test, echo)
+
+    echo("[5/5] teacher as a focusing operator, on products it never saw")
+    checks = operator_checks(net, scaler, [e.path for e in dm.splits["test"]], out, cfg, quick)
+    print_operator_checks(checks, echo)
     summary = {
         "config": str(save_dir / "config.yaml"),
         "reference_point_targets": reference,
         "teacher_test_products": test,
         "teacher_patch_metrics": json.loads((save_dir / "metrics.json").read_text()),
+        "operator_checks": checks,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     echo("")
@@ -92,6 +101,43 @@ def run_demo(
     echo(f"  figures:    {save_dir}/figures/")
     echo(f"  logs:       tensorboard --logdir {save_dir}/logs")
     return summary
+
+
+def operator_checks(
+    net: Any, scaler: Any, test_paths: list[Path], out: Path, cfg: Any, quick: bool
+) -> dict[str, Any]:
+    """`sarssm.eval.operator` on the test products and on new simulated ones."""
+    from sarssm.eval import operator
+
+    margin = cfg.data.loss_margin
+    near = operator.demo_near_ranges(net.config)
+    snr = cfg.data.simulate.snr_db
+    seeds = (60_000,) if quick else (60_000, 60_001)
+    return {
+        "scale": operator.scale_sweep(net, test_paths, scaler, margin),
+        "range": operator.range_sweep(
+            net, scaler, out / "operator", margin, near, products=1 if quick else 2, snr_db=snr
+        ),
+        "dark_band": operator.dark_band(
+            net, scaler, margin, rows=1024 if quick else 2048, seeds=seeds, apertures=1.0
+        ),
+    }
+
+
+def print_operator_checks(checks: dict[str, Any], echo) -> None:
+    scale = ", ".join(f"{c['scale']:g}: {c['nmse_db']:.2f}" for c in checks["scale"])
+    echo(f"      NMSE dB of f(a x) / a by |a| (random phases): {scale}")
+    for c in checks["range"]:
+        echo(
+            f"      near range {c['near_range_m'] / 1e3:8.3f} km ({c['where']:>12}): "
+            f"NMSE {c['nmse_db']:.2f} dB"
+        )
+    d = checks["dark_band"]
+    echo(
+        f"      band {d['dark_db']:.0f} dB darker, {d['gap_rows']} rows from its edges: NMSE "
+        f"{d['dark_nmse_db']:.2f} dB inside (best possible in the teacher's window "
+        f"{d['window_dark_nmse_db']:.2f}), {d['bright_nmse_db']:.2f} dB outside"
+    )
 
 
 def reference_table(paths: list[Path], echo) -> list[dict[str, Any]]:

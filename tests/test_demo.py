@@ -7,13 +7,20 @@ def test_quick_demo_runs_every_stage_and_reuses_a_finished_run(tmp_path):
     lines: list[str] = []
     summary = run_demo(tmp_path / "demo", quick=True, echo=lines.append)
     text = "\n".join(lines)
-    for stage in ("[1/4] data", "[2/4] reference processor", "[3/4] teacher", "[4/4] teacher"):
+    stages = ("[1/5] data", "[2/5] reference", "[3/5] teacher", "[4/5] teacher", "[5/5] teacher")
+    for stage in stages:
         assert stage in text
     assert (tmp_path / "demo" / "teacher" / "best" / "model.safetensors").is_file()
     saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
     assert saved["teacher_test_products"]["mean"]["products"] >= 1
     assert set(saved["teacher_test_products"]["by_scene"]) <= {"mixed", "clutter"}
     assert summary["reference_point_targets"] == saved["reference_point_targets"]
+    checks = saved["operator_checks"]
+    assert [c["scale"] for c in checks["scale"]] == [1e-4, 1e-2, 1.0, 1e2, 1e4]
+    spread = [c["nmse_db"] for c in checks["scale"]]
+    assert max(spread) - min(spread) < 0.1  # even a barely trained teacher is scale-free
+    assert {c["where"] for c in checks["range"]} == {"below_swath", "mid_swath", "above_swath"}
+    assert checks["dark_band"]["gap_rows"] > 0
     lines.clear()
     run_demo(tmp_path / "demo", quick=True, echo=lines.append)
     assert any("reusing the finished run" in line for line in lines)

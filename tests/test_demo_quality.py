@@ -6,17 +6,28 @@ from sarssm.demo import run_demo
 
 
 @pytest.mark.slow
-def test_demo_teacher_reaches_published_quality_without_collapse(tmp_path):
+def test_demo_teacher_is_a_focusing_operator_of_published_quality(tmp_path):
     summary = run_demo(tmp_path / "demo", echo=lambda *_: None)
     result = summary["teacher_test_products"]
     for scene, mean in [("all", result["mean"]), *result["by_scene"].items()]:
-        assert mean["psnr_db"] >= 36.0, (scene, mean)
-        assert mean["ssim"] >= 0.80, (scene, mean)
+        assert mean["nmse_db"] <= -25.0, (scene, mean)  # complex NMSE: PSNR alone misleads
+        assert mean["ssim"] >= 0.95, (scene, mean)
         assert 0.9 <= mean["collapse_ratio"] <= 1.1, (scene, mean)  # not collapsed to the mean
-        assert mean["nmse_db"] <= -15.0, (scene, mean)
     for product in result["products"]:
         for target in product["point_targets"]:
             model, reference = target["model"], target["reference"]
             assert model["error"] is None
-            assert model["pslr_db"] <= reference["pslr_db"] + 5.0  # sidelobes stay low
-            assert model["irw_samples"] <= 1.1 * reference["irw_samples"]
+            assert abs(model["pslr_db"] - reference["pslr_db"]) <= 1.0, target
+            assert model["irw_samples"] <= 1.05 * reference["irw_samples"], target
+    checks = summary["operator_checks"]
+    scale = [c["nmse_db"] for c in checks["scale"]]
+    assert max(scale) - min(scale) <= 0.1  # |a| from 1e-4 to 1e4
+    inside = {c["where"]: c["nmse_db"] for c in checks["range"]}
+    for where in ("below_swath", "above_swath"):
+        assert abs(inside[where] - inside["mid_swath"]) <= 2.0, inside
+    dark = checks["dark_band"]
+    # Inside the dark band the reference holds the far sidelobes of the bright rows around
+    # it, which no operator of the teacher's window can reproduce: the teacher must be near
+    # that bound, within 3 dB (the bound, not the bright rows' figure, is what it allows).
+    assert dark["dark_nmse_db"] <= dark["window_dark_nmse_db"] + 3.0, dark
+    assert dark["bright_nmse_db"] <= -25.0, dark

@@ -36,6 +36,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--targets", type=int, default=None, help="point targets per product (points, mixed)"
     )
+    parser.add_argument(
+        "--near-range-m",
+        type=float,
+        default=None,
+        help="near range of every product in metres (default: drawn inside the preset's swath)",
+    )
+    parser.add_argument(
+        "--rows", type=int, default=None, help="azimuth rows per product (default: the preset's)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing products")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -64,6 +73,8 @@ def run(args: argparse.Namespace) -> int:
         image=args.image,
         overwrite=args.overwrite,
         n_targets=args.targets,
+        near_range_m=args.near_range_m,
+        n_azimuth=args.rows,
         progress=False if args.quiet else None,
         callback=report,
     )

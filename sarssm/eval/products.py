@@ -19,11 +19,13 @@ def predict_product(
     product: Any,  # sarssm.data.store.Product
     scaler: Any,  # sarssm.data.normalize.ComplexScaler
     batch_columns: int = 64,
+    gain: complex = 1.0,
 ) -> np.ndarray:
     """The model's focused image [rows, cols] complex64, in the product's units.
 
     Every column is one sequence of the model's own input level and range neighbours
-    (`sarssm.models.inputs`), zero beyond the product's range edges.
+    (`sarssm.models.inputs`), zero beyond the product's range edges. `gain` multiplies the
+    input and divides the output (a focusing operator is blind to it: f(a x) / a = f(x)).
     """
     from sarssm.models.inputs import product_inputs
 
@@ -35,9 +37,9 @@ def predict_product(
     for c0 in range(0, cols, batch_columns):
         c1 = min(c0 + batch_columns, cols)
         x, r0 = product_inputs(net.config, product, cols=slice(c0, c1), scale=scaler.input_scale)
-        xt = torch.from_numpy(x).to(param.device, cdtype)
+        xt = torch.from_numpy(x).to(param.device, cdtype) * gain
         rt = None if r0 is None else torch.from_numpy(r0)
-        out[c0:c1] = net(xt, rt).cpu().numpy()
+        out[c0:c1] = (net(xt, rt) / gain).cpu().numpy()
     return (out.T * scaler.target_scale).astype(np.complex64)
 
 

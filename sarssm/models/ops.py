@@ -14,6 +14,8 @@ kernel are kept (SAR data is I/Q, a 2*Re output would throw half of it away).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -22,11 +24,31 @@ from torch import Tensor
 _CHUNK_ELEMENTS = 1 << 22
 
 
-def discretize_zoh(A: Tensor, B: Tensor, dt: Tensor) -> tuple[Tensor, Tensor]:
+MEMORY_DECAY = math.log(100.0)  # a mode's amplitude falls 40 dB over the model's memory
+
+
+def min_decay(memory: int | None) -> float:
+    """Smallest decay per sample (-Re log dA) for modes that fall 40 dB within `memory`."""
+    return 0.0 if memory is None else MEMORY_DECAY / float(memory)
+
+
+def decay_floor(log_dA: Tensor, kappa: float) -> Tensor:
+    """log dA with its decay rate r = -Re(log dA) raised smoothly to at least kappa:
+    r' = kappa (1 + softplus(r / kappa - 1)), which is r for r >> kappa and >= kappa always
+    (a smooth floor keeps a gradient for every mode; a clamp would freeze the slow ones)."""
+    if kappa <= 0:
+        return log_dA
+    r = -log_dA.real
+    floored = kappa * (1.0 + torch.nn.functional.softplus(r / kappa - 1.0))
+    return torch.complex(-floored, log_dA.imag)
+
+
+def discretize_zoh(A: Tensor, B: Tensor, dt: Tensor, kappa: float = 0.0) -> tuple[Tensor, Tensor]:
     """Zero-order-hold discretisation of a diagonal complex system.
 
     Args:
         A: [H, N] complex, Re(A) < 0. B: [H, N] complex. dt: [H] real, > 0.
+        kappa: floor of the decay per sample (`decay_floor`; 0: none).
     Returns:
         (log_dA, dB): log_dA [H, N] complex is dt A with its imaginary part wrapped into
         (-pi, pi] (so dA = exp(log_dA) and dA^k = exp(k log_dA) are computed from the same
@@ -35,7 +57,7 @@ def discretize_zoh(A: Tensor, B: Tensor, dt: Tensor) -> tuple[Tensor, Tensor]:
     dtA = dt[:, None] * A  # [H, N]
     # expm1 keeps dB accurate for |dt A| << 1, where exp(dt A) - 1 would cancel.
     dB = torch.expm1(dtA) / A * B  # [H, N]
-    return wrap_phase(dtA), dB
+    return decay_floor(wrap_phase(dtA), kappa), dB
 
 
 def wrap_phase(z: Tensor) -> Tensor:

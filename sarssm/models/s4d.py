@@ -87,9 +87,11 @@ class S4DKernel(nn.Module):
         dt_max: float = 1e-1,
         init: str = "inv",
         band: float = 0.6,
+        memory: int | None = None,
     ) -> None:
         super().__init__()
         H, N = d_model, d_state
+        self.kappa = ops.min_decay(memory)  # every mode decays 40 dB within `memory` samples
         log_dt = log_uniform_dt(H, dt_min, dt_max)  # [H]
         A = init_poles(init, H, N, log_dt.exp(), band)  # [H, N]
         C = torch.randn(H, N, dtype=torch.cfloat) * math.sqrt(0.5)  # E|C|^2 = 1
@@ -107,7 +109,7 @@ class S4DKernel(nn.Module):
     def discrete(self) -> tuple[Tensor, Tensor, Tensor]:
         """(log_dA, dB, C), each [H, N] complex, dA = exp(log_dA) (`ops.discretize_zoh`)."""
         A, B, C, dt = self.continuous()
-        log_dA, dB = ops.discretize_zoh(A, B, dt)
+        log_dA, dB = ops.discretize_zoh(A, B, dt, self.kappa)
         return log_dA, dB, C
 
     def forward(self, L: int) -> Tensor:
@@ -130,6 +132,7 @@ class S4D(nn.Module):
         delay: d >= 0 samples of look-ahead of the aligned causal output (0 if bidirectional).
         dt_min, dt_max: range of the initial step sizes (log-uniform per channel).
         init: "inv", "lin" or "band" (see `init_poles`). band: normalised band for "band".
+        memory: every mode decays 40 dB within this many samples (None: no floor).
     """
 
     def __init__(
@@ -143,10 +146,13 @@ class S4D(nn.Module):
         dt_max: float = 1e-1,
         init: str = "inv",
         band: float = 0.6,
+        memory: int | None = None,
     ) -> None:
         super().__init__()
         if direction not in DIRECTIONS:
             raise ModelInputError(f"S4D: direction {direction!r} not in {list(DIRECTIONS)}")
+        if memory is not None and memory < 1:
+            raise ModelInputError(f"S4D: memory must be >= 1 samples or None, got {memory}")
         if init not in INITS:
             raise ModelInputError(f"S4D: init {init!r} not in {list(INITS)}")
         if delay < 0 or (direction == "bidirectional" and delay != 0):
@@ -158,7 +164,7 @@ class S4D(nn.Module):
             )
         self.d_model, self.d_state = d_model, d_state
         self.direction, self.delay = direction, delay
-        kernel_args = dict(dt_min=dt_min, dt_max=dt_max, init=init, band=band)
+        kernel_args = dict(dt_min=dt_min, dt_max=dt_max, init=init, band=band, memory=memory)
         self.kernel = S4DKernel(d_model, d_state, **kernel_args)
         self.kernel_b = (
             S4DKernel(d_model, d_state, **kernel_args) if direction == "bidirectional" else None

@@ -88,10 +88,12 @@ class SelectiveCore(nn.Module):
         dt_max: float = 1e-1,
         init: str = "inv",
         band: float = 0.6,
+        memory: int | None = None,
     ) -> None:
         super().__init__()
         H, N = d_model, d_state
         self.d_model, self.d_state = H, N
+        self.kappa = ops.min_decay(memory)
         dt0 = torch.exp(log_uniform_dt(H, dt_min, dt_max))
         A = init_poles(init, H, N, dt0, band)  # [H, N] complex128
         C = torch.randn(H, N, dtype=torch.cfloat) * math.sqrt(0.5)  # E|C|^2 = 1
@@ -107,8 +109,15 @@ class SelectiveCore(nn.Module):
             nn.init.zeros_(proj.weight)
 
     def static(self) -> tuple[Tensor, Tensor, Tensor]:
-        """(A, B_static, C_static), each [H, N] complex."""
+        """(A, B_static, C_static), each [H, N] complex.
+
+        With a memory, Re A is floored so that each mode decays at least kappa per sample at
+        the bias step softplus(b_dt) (`ops.decay_floor`); the selection moves dt around it.
+        """
         A = torch.complex(-torch.exp(self.log_neg_re), self.im)
+        if self.kappa > 0:
+            dt0 = F.softplus(self.dt_bias)[:, None]  # [H, 1]
+            A = ops.decay_floor(A * dt0, self.kappa) / dt0
         return A, torch.view_as_complex(self.B), torch.view_as_complex(self.C)
 
     def discrete_static(self) -> tuple[Tensor, Tensor]:
@@ -208,6 +217,7 @@ class SelectiveSSM(nn.Module):
         dt_max: float = 1e-1,
         init: str = "inv",
         band: float = 0.6,
+        memory: int | None = None,
         selectivity: str = "scan",
         scan: str = "auto",
         chunk: int = 64,
@@ -236,7 +246,7 @@ class SelectiveSSM(nn.Module):
         self.d_model, self.d_state = d_model, d_state
         self.direction, self.delay, self.selectivity = direction, delay, selectivity
         self.scan_args = dict(scan=scan, chunk=chunk, block=block, checkpoint=checkpoint)
-        args = dict(dt_min=dt_min, dt_max=dt_max, init=init, band=band)
+        args = dict(dt_min=dt_min, dt_max=dt_max, init=init, band=band, memory=memory)
         if selectivity == "gate":
             self.gate = Gate(d_model)
             self.ssm = S4D(d_model, d_state, direction=direction, delay=delay, **args)

@@ -50,6 +50,7 @@ def build_layer(config: ModelConfig) -> nn.Module:
         dt_max=config.dt_max,
         init=config.init,
         band=config.band,
+        memory=config.memory,
     )
     if config.selectivity == "none":
         return S4D(config.model_dim, config.state_dim, **kwargs)

@@ -40,7 +40,7 @@ class Geometry:
     n_range: int  # columns (range bins)
     window_alpha: float = 0.75  # generalised Hamming: alpha + (1 - alpha) cos(2 pi f / Bp)
     antenna_weighting: bool = True  # False: flat antenna (for the unweighted sinc reference)
-    swath_near_m: float = 0.0  # slant-range swath of the preset (positional channel scaling)
+    swath_near_m: float = 0.0  # slant-range swath the preset's products are drawn in
     swath_far_m: float = 0.0
 
     def __post_init__(self) -> None:

@@ -237,20 +237,33 @@ def clutter(
     scale: float = 1.0,
     looks: float = 4.0,
     smooth_px: float = 4.0,
+    dark_rows: tuple[int, int] | None = None,
+    dark_db: float = 30.0,
 ) -> Reflectivity:
-    """Textured speckle with rectangular regions; mean intensity scale^2 outside the regions."""
+    """Textured speckle with rectangular regions; mean intensity scale^2 outside the regions.
+
+    dark_rows: rows [a, b) across every column made `dark_db` dB darker (calm sea, shadow):
+    a focusing operator's relative error there should match the bright rows'.
+    """
     shape = (geometry.n_azimuth, geometry.n_range)
     intensity = smooth_gamma_texture(shape, rng, looks, smooth_px) if texture else np.ones(shape)
     regions = _regions(shape, rng, int(n_regions)) if n_regions else []
     for reg in regions:
         (r0, r1), (c0, c1) = reg["rows"], reg["cols"]
         intensity[r0:r1, c0:c1] *= reg["intensity"]
+    if dark_rows is not None:
+        a, b = (int(v) for v in dark_rows)
+        if not 0 <= a < b <= shape[0]:
+            raise ConfigError(f"dark_rows must be 0 <= a < b <= {shape[0]} rows, got {dark_rows}")
+        intensity[a:b] *= 10.0 ** (-float(dark_db) / 10.0)
     grid = scale * np.sqrt(intensity) * speckle(shape, rng)
     info = {
         "texture": bool(texture),
         "looks": float(looks),
         "regions": regions,
         "scale": float(scale),
+        "dark_rows": None if dark_rows is None else [int(v) for v in dark_rows],
+        "dark_db": float(dark_db) if dark_rows is not None else None,
     }
     return Reflectivity(points=[], grid=grid, info=info)
 

@@ -176,6 +176,12 @@ def simulate_product(
     return SimulatedProduct(geometry=geometry, arrays=arrays, attrs=attrs, scene=refl)
 
 
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
 def product_name(preset: str, scene: str, seed: int, index: int) -> str:
     """Folder name of product `index` of a run: `{preset}-{scene}-seed{seed}-{index:04d}.zarr`."""
     return f"{preset}-{scene}-seed{seed}-{index:04d}.zarr"
@@ -202,12 +208,18 @@ def simulate(
     *,
     n_targets: int | None = None,
     vary_range: bool = True,
+    near_range_m: float | None = None,
+    n_azimuth: int | None = None,
     progress: bool | None = None,
     callback: Callable[[Path, SimulatedProduct], None] | None = None,
 ) -> list[Path]:
     """Simulate `n_products` products into `out_dir`; product i uses seed + i.
 
     Args:
+        vary_range: draw each product's near range inside the preset's swath.
+        near_range_m: every product's near range (m), instead of a draw: products outside the
+            swath a model was trained on, to test it there.
+        n_azimuth: rows per product instead of the preset's.
         progress: tqdm bar on stderr (None: only when stderr is a terminal).
         callback: called with (path, product) after each product is written.
     Returns:
@@ -218,6 +230,15 @@ def simulate(
     from sarssm.data.store import write_product
 
     base = get_preset(preset)
+    if n_azimuth is not None:
+        base = base.replace(n_azimuth=_positive_int("n_azimuth", n_azimuth))
+    if near_range_m is not None:
+        value = float(near_range_m)
+        if not np.isfinite(value) or value <= 0:
+            raise ConfigError(
+                f"near_range_m must be a positive number of metres, got {near_range_m!r}"
+            )
+        base, vary_range = base.replace(near_range_m=value), False
     get_scene(scene)
     snr = _check_snr(snr_db)
     if isinstance(n_products, bool) or not isinstance(n_products, (int, np.integer)):

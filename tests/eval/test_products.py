@@ -73,3 +73,28 @@ def test_evaluate_products_groups_by_scene(demo_product_dir):
     out = evaluate_products(net, paths, ComplexScaler(1.0, 1.0), margin=32)
     assert out["mean"]["products"] == 2 and set(out["by_scene"]) == {"mixed"}
     assert out["by_scene"]["mixed"]["nmse_db"] == pytest.approx(out["mean"]["nmse_db"])
+
+
+@pytest.mark.parametrize("name", ["demo-tiny", "demo-teacher"])
+def test_the_same_scene_as_a_256_and_a_512_row_product_focuses_the_same(tmp_path, name):
+    """A causal model's output at a row depends on the rows up to its delay after it, not on
+    the product's length: on rows [0, 256 - delay) the two products give the same output."""
+    from sarssm.data.store import write_product
+    from sarssm.sim.simulate import simulate
+
+    (long_path,) = simulate(tmp_path, "demo", "mixed", 1, seed=5, n_azimuth=512, progress=False)
+    long = open_product(long_path)
+    attrs = {**long.attrs, "geometry": {**long.attrs["geometry"], "n_azimuth": 256}}
+    arrays = {level: long.read(level)[:256] for level in long.levels}
+    short = open_product(write_product(tmp_path / "short.zarr", arrays, attrs))
+    torch.manual_seed(0)
+    net = build_model(name)
+    with torch.no_grad():  # selection away from its zero init: input-dependent, not LTI
+        for pname, p in net.named_parameters():
+            if "proj" in pname and "input_proj" not in pname:
+                p.normal_(0.0, 0.3 / np.sqrt(net.config.model_dim))
+    scaler = ComplexScaler(1.0, 1.0)
+    a, b = predict_product(net, long, scaler), predict_product(net, short, scaler)
+    shared = 256 - net.delay
+    np.testing.assert_allclose(b[:shared], a[:shared], rtol=0, atol=1e-5 * np.abs(a).max())
+    assert np.abs(b[shared:] - a[shared:256]).max() > 1e-3 * np.abs(a).max()  # look-ahead cut

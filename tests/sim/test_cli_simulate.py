@@ -83,6 +83,8 @@ def test_simulate_writes_readable_products(tmp_path):
         (["--snr-db", "nan"], "snr_db must be a finite number"),
         (["--scene", "image", "--image", "/no/such.png"], "image file not found"),
         (["--scene", "image"], "needs an image file"),
+        (["--near-range-m", "0"], "near_range_m must be a positive"),
+        (["--rows", "0"], "n_azimuth must be a positive integer"),
     ],
 )
 def test_bad_input_is_a_one_line_error(tmp_path, args, message):

@@ -95,6 +95,18 @@ def test_region_brightness_ordering_survives_focusing():
     assert list(np.argsort(means)) == list(order)
 
 
+def test_dark_band_is_dark_by_the_requested_amount():
+    geometry = get_preset("demo").replace(n_azimuth=512, n_range=32)
+    options = {"n_regions": 0, "dark_rows": (200, 400), "dark_db": 30.0}
+    refl = make_scene("clutter", geometry, np.random.default_rng(2), **options)
+    power = np.abs(refl.grid) ** 2
+    ratio_db = 10 * np.log10(power[200:400].mean() / np.r_[power[:200], power[400:]].mean())
+    assert ratio_db == pytest.approx(-30.0, abs=1.0)  # speckle and texture: +-1 dB
+    assert refl.info["dark_rows"] == [200, 400] and refl.info["dark_db"] == 30.0
+    with pytest.raises(ConfigError, match="dark_rows"):
+        make_scene("clutter", geometry, np.random.default_rng(2), dark_rows=(400, 200))
+
+
 def test_texture_is_smooth_with_a_gamma_marginal():
     rng = np.random.default_rng(0)
     t = smooth_gamma_texture((512, 256), rng, looks=4.0, smooth_px=4.0)

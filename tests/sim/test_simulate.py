@@ -119,6 +119,19 @@ def test_simulate_writes_products_with_their_own_geometry(tmp_path):
     assert len(set(near)) == 3  # Ka varies between products
 
 
+def test_near_range_and_rows_overrides(tmp_path):
+    """Products outside the preset's swath (to test a model there) and of another length."""
+    base = get_preset("demo")
+    near = base.swath_far_m + 2_000.0
+    paths = simulate(
+        tmp_path, "demo", "points", 2, seed=3, near_range_m=near, n_azimuth=512, progress=False
+    )
+    for path in paths:
+        g = open_product(path).geometry
+        assert g.near_range_m == near and g.n_azimuth == 512
+        assert open_product(path).shape == (512, base.n_range)
+
+
 def test_simulate_refuses_to_clobber_without_overwrite(tmp_path):
     (path,) = simulate(tmp_path, "demo", "clutter", 1, seed=0, progress=False)
     before = open_product(path).read("rc")
@@ -142,6 +155,10 @@ def test_simulate_refuses_to_clobber_without_overwrite(tmp_path):
         ({"scene": "image"}, "needs an image"),
         ({"scene": "image", "image": "/no/such/file.png"}, "not found"),
         ({"scene": "points", "image": "/no/such/file.png"}, "only applies"),
+        ({"near_range_m": -5.0}, "near_range_m must be a positive"),
+        ({"near_range_m": float("nan")}, "near_range_m must be a positive"),
+        ({"n_azimuth": 0}, "n_azimuth must be a positive integer"),
+        ({"n_azimuth": 64}, "longer than the column"),
     ],
 )
 def test_bad_requests_raise_config_errors(tmp_path, kwargs, message):
