@@ -54,14 +54,18 @@ def bench(
     model = build_model(preset, **overrides).eval()
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(1, L, model.config.input_channels, generator=g, dtype=torch.cfloat)
+    r0 = model.config.reference.range_m  # every column at the reference range
+
+    def ranges(n: int) -> torch.Tensor:
+        return torch.full((n,), r0, dtype=torch.float64)
 
     def conv() -> None:
         with torch.no_grad():
-            model(x)
+            model(x, ranges(1))
 
     def step() -> None:
         with torch.no_grad():
-            state = model.init_state(1)
+            state = model.init_state(1, ranges(1))
             for t in range(steps):
                 _, state = model.step(x[:, t % L], state)
 
@@ -69,13 +73,13 @@ def bench(
 
     def line() -> None:
         with torch.no_grad():
-            state = model.init_state(width)
+            state = model.init_state(width, ranges(width))
             for t in range(steps):
                 _, state = model.step(xw[:, t], state)
 
     def chunk() -> None:
         with torch.no_grad():
-            state = model.init_state(1)
+            state = model.init_state(1, ranges(1))
             for start in range(0, steps, CHUNK):
                 _, state = model.step_chunk(x[:, start : start + CHUNK], state)
 
@@ -83,7 +87,7 @@ def bench(
 
     def train() -> None:
         model.zero_grad(set_to_none=True)
-        model(xb).abs().square().mean().backward()
+        model(xb, ranges(train_batch)).abs().square().mean().backward()
 
     streaming = model.config.direction == "causal"
     row: dict[str, Any] = {

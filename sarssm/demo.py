@@ -118,6 +118,14 @@ def operator_checks(
         "range": operator.range_sweep(
             net, scaler, out / "operator", margin, near, products=1 if quick else 2, snr_db=snr
         ),
+        "length": operator.length_sweep(
+            net,
+            scaler,
+            margin,
+            rows=(256, 1024) if quick else (256, 512, 1024, 2048),
+            seeds=seeds,
+            snr_db=snr,
+        ),
         "dark_band": operator.dark_band(
             net, scaler, margin, rows=1024 if quick else 2048, seeds=seeds, apertures=1.0
         ),
@@ -132,6 +140,8 @@ def print_operator_checks(checks: dict[str, Any], echo) -> None:
             f"      near range {c['near_range_m'] / 1e3:8.3f} km ({c['where']:>12}): "
             f"NMSE {c['nmse_db']:.2f} dB"
         )
+    lengths = ", ".join(f"{c['rows']}: {c['nmse_db']:.2f}" for c in checks["length"])
+    echo(f"      NMSE dB by product length in rows (clutter): {lengths}")
     d = checks["dark_band"]
     echo(
         f"      band {d['dark_db']:.0f} dB darker, {d['gap_rows']} rows from its edges: NMSE "

@@ -20,6 +20,7 @@ def test_quick_demo_runs_every_stage_and_reuses_a_finished_run(tmp_path):
     spread = [c["nmse_db"] for c in checks["scale"]]
     assert max(spread) - min(spread) < 0.1  # even a barely trained teacher is scale-free
     assert {c["where"] for c in checks["range"]} == {"below_swath", "mid_swath", "above_swath"}
+    assert [c["rows"] for c in checks["length"]] == [256, 1024]
     assert checks["dark_band"]["gap_rows"] > 0
     lines.clear()
     run_demo(tmp_path / "demo", quick=True, echo=lines.append)

@@ -25,6 +25,8 @@ def test_demo_teacher_is_a_focusing_operator_of_published_quality(tmp_path):
     inside = {c["where"]: c["nmse_db"] for c in checks["range"]}
     for where in ("below_swath", "above_swath"):
         assert abs(inside[where] - inside["mid_swath"]) <= 2.0, inside
+    lengths = [c["nmse_db"] for c in checks["length"]]
+    assert max(lengths) - min(lengths) <= 2.0, checks["length"]  # 256 to 2048 rows
     dark = checks["dark_band"]
     # Inside the dark band the reference holds the far sidelobes of the bright rows around
     # it, which no operator of the teacher's window can reproduce: the teacher must be near

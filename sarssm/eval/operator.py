@@ -7,6 +7,8 @@ reports whole-product complex NMSE (dB, the metric window of `evaluate_product`)
 - `scale_sweep`: the input multiplied by complex a of |a| 1e-4..1e4 (real archives differ in
   brightness by orders of magnitude): NMSE of f(a x) / a against the reference.
 - `range_sweep`: products whose near range lies inside and outside the training swath.
+- `length_sweep`: products of 256 to 2048 rows (a stream has no known length; training
+  patches constrain only the response lags shorter than themselves).
 - `dark_band`: a clutter scene with a band of rows `dark_db` darker; NMSE inside the band (more
   than `apertures` synthetic apertures from its edges) next to the bright rows'.
 """
@@ -82,6 +84,32 @@ def range_sweep(
             pred = predict_product(net, product, scaler)
             values.append(evaluate_product(pred, product, margin)["nmse_db"])
         out.append({"where": label, "near_range_m": float(near), "nmse_db": _mean(values)})
+    return out
+
+
+def length_sweep(
+    net: torch.nn.Module,
+    scaler: Any,
+    margin: int,
+    rows: tuple[int, ...] = (256, 512, 1024, 2048),
+    scene: str = "clutter",
+    seeds: tuple[int, ...] = (70_000, 70_001),
+    snr_db: float | None = 20.0,
+) -> list[dict[str, float]]:
+    """Mean NMSE of new `demo` products of each length (the first and last `margin` rows out)."""
+    from sarssm.physics.geometry import get_preset
+    from sarssm.sim.simulate import simulate_product
+
+    out = []
+    for n in rows:
+        geometry = get_preset("demo").replace(n_azimuth=int(n))
+        values = []
+        for seed in seeds:
+            product = simulate_product(geometry, scene, seed, snr_db)
+            pred = predict_product(net, _InMemory(product), scaler)
+            window = slice(margin, n - margin)
+            values.append(nmse_db(pred[window], product.arrays["az"][window]))
+        out.append({"rows": int(n), "nmse_db": _mean(values)})
     return out
 
 
