@@ -25,7 +25,7 @@ def test_seed_presets_follow_the_table():
     for name, (H, N, layers, sel) in SEED_TABLE.items():
         c = get_config(name).resolved()
         assert (c.model_dim, c.state_dim, c.num_layers, c.selectivity) == (H, N, layers, sel)
-        assert c.data_preset == "s1-stripmap" and c.range_neighbours == 2
+        assert c.data_preset == "s1-stripmap" and (c.input_level, c.range_neighbours) == ("rcmc", 0)
         aperture = data_stats(c.data_preset)["aperture"]
         J = c.prefilter_taps
         # half the reference aperture plus the window's tail, plus the pre-filter's half

@@ -93,7 +93,7 @@ def test_preset_table_and_cli_json(capsys):
         assert r["length"] == 128
         c = get_config(name)
         assert r["pole_budget"] == c.num_layers * c.model_dim * c.state_dim
-    assert rows["standard"]["params"] == _hand_params(5, 64, 540, 6)
+    assert rows["standard"]["params"] == _hand_params(1, 64, 540, 6)
     for r in rows.values():  # every causal preset reports the floor its delay implies
         assert r["truncation_floor_db"] <= -35.0 + 1e-9 and r["prefilter_error_db"] <= -40.0
     assert rows["ultra"]["compression"] > rows["tiny"]["compression"] > 1
