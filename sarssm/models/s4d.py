@@ -183,22 +183,20 @@ class S4D(nn.Module):
         return super().train(mode)
 
     def _cached(self, name: str, extra: Any, compute):
-        """Memoise `compute()` in eval mode, keyed by `extra`, dtype, device and the parameters'
-        storage and version counters (an optimiser step or load_state_dict changes them)."""
+        """Memoise `compute()` in eval mode, keyed by `extra`, dtype, device and a copy of the
+        parameters' values. Version counters alone miss in-place updates through `p.data`
+        (an EMA teacher's `p.data.mul_(m).add_(...)` leaves `p._version` unchanged); comparing
+        the values costs a copy of the layer's parameters, far less than the kernel."""
         params = list(self.parameters())
         if self.training or (torch.is_grad_enabled() and any(p.requires_grad for p in params)):
             return compute()
-        key = (
-            extra,
-            self.D.dtype,
-            self.D.device,
-            tuple((p.data_ptr(), p._version) for p in params),
-        )
+        key = (extra, self.D.dtype, self.D.device)
+        values = torch.cat([p.detach().reshape(-1) for p in params])
         hit = self._cache.get(name)
-        if hit is not None and hit[0] == key:
-            return hit[1]
+        if hit is not None and hit[0] == key and torch.equal(hit[1], values):
+            return hit[2]
         value = compute()
-        self._cache[name] = (key, value)
+        self._cache[name] = (key, values.clone(), value)
         return value
 
     def _check(self, u: Tensor, rank: int) -> None:

@@ -334,3 +334,15 @@ def test_measure_point_target_rejects_bad_images():
         measure_point_target(np.ones(64, complex), 30, 1)
     with pytest.raises(ProductError, match="column"):
         measure_point_target(np.ones((64, 4), complex), 30, 9)
+
+
+@pytest.mark.parametrize("side", [-1, 1])
+def test_pslr_sees_a_sidelobe_on_either_side(side):
+    """A Hamming response (sidelobes near -43 dB) with one echo at -20 dB, 6 cells to one side:
+    the PSLR is the echo's level whichever side it is on (both sides are searched)."""
+    centre, cell = 128.3, 1.0 / B_REL
+    x = sampled_response(0.54, n=256, centre=centre)
+    echo = 0.1 * sampled_response(0.54, n=256, centre=centre + side * 6 * cell)
+    q = measure_cut(x + echo)
+    assert q.pslr_db == pytest.approx(-20.0, abs=0.5)
+    assert measure_cut(x).pslr_db < -40.0

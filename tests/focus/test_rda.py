@@ -36,13 +36,18 @@ def focus_one_target(geometry, target: PointTarget) -> np.ndarray:
     return focus_rc(rc, geometry)["az"]
 
 
-def check_focus(az: np.ndarray, target: PointTarget, half: int = 32) -> None:
+def check_focus(
+    az: np.ndarray, target: PointTarget, half: int = 32, amplitude_tol: float = 0.002
+) -> None:
+    """Peak position to 0.01 sample, amplitude to 0.2 %, phase to 0.01 rad: a 1 % error in the
+    matched filter's FM rate moves the demo peak's phase by 0.057 rad and fails here."""
     lo = round(target.row) - half
-    pos, value = upsampled_peak(az[lo : lo + 2 * half, target.col].astype(np.complex128))
-    assert abs(lo + pos - target.row) < 0.1
-    assert abs(abs(value) / target.amplitude - 1.0) < 0.01
+    cut = az[lo : lo + 2 * half, target.col].astype(np.complex128)
+    pos, value = upsampled_peak(cut, factor=128)
+    assert abs(lo + pos - target.row) < 0.01
+    assert abs(abs(value) / target.amplitude - 1.0) < amplitude_tol
     phase_error = np.angle(value * np.exp(-1j * target.phase_rad))
-    assert abs(phase_error) < 0.1
+    assert abs(phase_error) < 0.01
 
 
 @pytest.mark.parametrize("row_offset", [0.0, 0.37, -0.25])
@@ -61,7 +66,7 @@ def test_s1_stripmap_point_target_focuses(row_offset):
     geometry = get_preset("s1-stripmap").replace(n_range=32, near_range_m=880_000.0)
     target = PointTarget(row=1000 + row_offset, col=16, amplitude=7.0, phase_rad=-2.9)
     az = focus_one_target(geometry, target)
-    check_focus(az, target)
+    check_focus(az, target, amplitude_tol=0.005)
     # range: after RCMC the target is back in its own bin (p at integer offsets is ~0)
     line = np.abs(az[round(target.row)])
     assert line[16] > 20 * np.max(np.delete(line, 16))

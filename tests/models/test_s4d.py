@@ -227,6 +227,16 @@ def test_kernel_cache_in_eval_mode_and_invalidation():
     with torch.no_grad():
         layer.load_state_dict(other.state_dict())
         assert _rel(layer(u), other(u)) < 1e-12
+    # an EMA teacher's update through p.data, which leaves p._version as it was
+    target = _layer(2, 4, seed=9)
+    with torch.no_grad():
+        layer(u)  # fills the cache
+        for p, q in zip(layer.parameters(), target.parameters(), strict=True):
+            p.data.mul_(0.5).add_(q.data, alpha=0.5)
+        expected = _layer(2, 4, seed=9)
+        expected.load_state_dict(layer.state_dict())
+        assert _rel(layer(u), expected.train()(u)) < 1e-12
+    layer.eval()
     # training mode never caches (gradients must flow)
     layer.train()
     assert layer.kernel_spectrum(10) is not layer.kernel_spectrum(10)
