@@ -97,6 +97,16 @@ class FocusingModule(L.LightningModule):
                 sync_dist=True,
             )
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Dropout draws from the global torch generator: a resumed run must continue its
+        # stream (a ByteTensor, which `weights_only=True` loading accepts).
+        checkpoint["torch_rng_state"] = torch.get_rng_state()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get("torch_rng_state")
+        if state is not None:
+            torch.set_rng_state(state)
+
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         norms = [p.grad.detach().norm() for p in self.net.parameters() if p.grad is not None]
         if norms:

@@ -141,12 +141,16 @@ def train(
         callbacks=callbacks,
         default_root_dir=save_dir,
     )
+    csv_log = save_dir / "logs" / "csv" / "metrics.csv"
+    earlier = _read_csv(csv_log) if resume else []  # the CSV logger starts its file anew
     trainer.fit(
         module,
         datamodule=datamodule,
         ckpt_path=str(last_ckpt) if resume else None,
         weights_only=True,
     )
+    if earlier and trainer.is_global_zero:
+        _merge_csv_log(csv_log, earlier)
     metrics = evaluate_best(trainer, module, datamodule, checkpoint.best_model_path)
     if not trainer.is_global_zero:
         return None  # other DDP ranks: rank 0 reports
@@ -174,6 +178,33 @@ def _saved_scaler(save_dir: Path):
     from sarssm.data.normalize import ComplexScaler
 
     return ComplexScaler.load(save_dir / "normalization.json")
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _merge_csv_log(path: Path, earlier: list[dict[str, str]]) -> None:
+    """The interrupted run's rows before the resumed run's first step, then the resumed
+    run's rows: every step once, in order. Written to a temporary name and renamed."""
+    import csv
+    import io
+
+    later = _read_csv(path)
+    steps = [int(r["step"]) for r in later if r.get("step")]
+    first = min(steps) if steps else None
+    kept = [r for r in earlier if first is None or (r.get("step") and int(r["step"]) < first)]
+    fields = list(dict.fromkeys([k for r in kept + later for k in r]))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(kept + later)
+    atomic_write_text(path, buf.getvalue())
 
 
 def _loggers(config: TrainConfig, save_dir: Path) -> list:

@@ -142,7 +142,7 @@ def test_step_records_no_graph_outside_no_grad():
 def test_step_equals_forward_seed_size_float32(name):
     """Full seed width and state (64 x 540), short input, float32 tolerance."""
     model = _model(name, dtype=torch.float32, num_layers=1, delay=0)
-    x = _x(1, 12, C=5, dtype=torch.complex64)
+    x = _x(1, 12, C=model.config.input_channels, dtype=torch.complex64)
     r = torch.tensor([850_000.0])
     with torch.no_grad():
         raw = model(x, r, aligned=False)

@@ -160,3 +160,51 @@ def test_loggers_follow_the_config(tmp_path, monkeypatch):
     monkeypatch.setattr(builtins, "__import__", no_wandb)
     kinds = [type(x) for x in _loggers(cfg, tmp_path)]
     assert kinds == [CSVLogger, TensorBoardLogger]  # wandb missing: skipped, not a crash
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2])
+def test_resume_keeps_the_best_score_and_the_log(data_dir, tmp_path, dropout):
+    """An interrupted run resumed ends as the uninterrupted one: same weights (dropout
+    included), same best epoch and score, and a CSV log holding every epoch once."""
+    import csv
+
+    import yaml
+
+    extra = (f"model.dropout={dropout}", "trainer.max_epochs=3")
+    straight = tiny_config(data_dir, tmp_path / "straight", *extra)
+    train(straight)
+    broken = tiny_config(data_dir, tmp_path / "broken", *extra)
+    with pytest.raises(RuntimeError, match="simulated interruption"):
+        train(broken, extra_callbacks=[StopAfterFirstEpoch()])
+    train(broken, resume=True)
+    runs = {}
+    for name in ("straight", "broken"):
+        root = tmp_path / name
+        info = yaml.safe_load((root / "best" / "info.yaml").read_text())
+        with open(root / "logs" / "csv" / "metrics.csv") as f:
+            epochs = [r["epoch"] for r in csv.DictReader(f) if r.get("val/loss")]
+        weights = load_file(root / "last" / "model.safetensors")
+        runs[name] = (info, epochs, weights)
+    (info_a, epochs_a, a), (info_b, epochs_b, b) = runs["straight"], runs["broken"]
+    assert info_a["epoch"] == info_b["epoch"]
+    assert info_a["val/loss"] == pytest.approx(info_b["val/loss"], rel=1e-5)
+    assert epochs_b == epochs_a  # earlier epochs kept, none twice
+    for key in a:
+        torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_preset_override_resets_the_keys_its_preset_defines(caplog):
+    """`model.preset=demo-tiny` on top of a config that sets `selectivity: gate` gives
+    demo-tiny's own selectivity (with a warning naming the key), unless the override sets it."""
+    from sarssm.models import resolve_config as resolve_model
+
+    cfg = resolve_config("configs/demo/teacher.yaml", ["model.preset=demo-tiny"])
+    assert resolve_model(cfg.model).selectivity == "none"
+    assert "selectivity" in caplog.text
+    both = ["model.preset=demo-tiny", "model.selectivity=gate"]
+    assert (
+        resolve_model(resolve_config("configs/demo/teacher.yaml", both).model).selectivity == "gate"
+    )
+    assert (
+        resolve_model(resolve_config("configs/demo/teacher.yaml", []).model).selectivity == "gate"
+    )
