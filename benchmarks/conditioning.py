@@ -15,28 +15,18 @@ column's at every range (`sarssm models` prints it).
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
-
-import numpy as np
 
 from sarssm.bench import write_report
 from sarssm.models import get_config
-from sarssm.models.conditioning import prefilter_error_db, step_scale_error_db
-from sarssm.physics.azimuth import azimuth_matched_filter, azimuth_transfer
+from sarssm.models.conditioning import (
+    prefilter_error_db,
+    step_scale_error_db,
+    unconditioned_error_db,
+)
 from sarssm.physics.geometry import get_preset
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
-
-
-def unconditioned_error_db(ref, slant_range: float, n: int = 8192) -> float:
-    """The reference column's matched filter applied to a column at `slant_range`."""
-    col, ref_col = ref.column(slant_range), ref.column()
-    S = azimuth_transfer(col, [0], n)[:, 0]
-    H = azimuth_matched_filter(col, [0], n)[:, 0]
-    H_ref = azimuth_matched_filter(ref_col, [0], n)[:, 0]
-    err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
-    return 10.0 * math.log10(max(float(err), 1e-30))  # -300: the reference column itself
 
 
 def rows_for(data_preset: str, model_preset: str) -> list[dict[str, float | str]]:

@@ -27,9 +27,10 @@ SCALES = (1e-4, 1e-2, 1.0, 1e2, 1e4)
 
 
 def nmse_db(pred: np.ndarray, target: np.ndarray) -> float:
-    """10 log10(sum |pred - target|^2 / sum |target|^2)."""
-    err = np.sum(np.abs(pred - target) ** 2) / max(float(np.sum(np.abs(target) ** 2)), 1e-30)
-    return float(10.0 * np.log10(max(float(err), 1e-30)))
+    """Complex NMSE in dB (`sarssm.eval.metrics.nmse_db`) as a float."""
+    from sarssm.eval.metrics import nmse_db as metric
+
+    return float(metric(pred, target))
 
 
 def scale_sweep(
@@ -106,7 +107,7 @@ def length_sweep(
         values = []
         for seed in seeds:
             product = simulate_product(geometry, scene, seed, snr_db)
-            pred = predict_product(net, _InMemory(product), scaler)
+            pred = predict_product(net, product, scaler)
             window = slice(margin, n - margin)
             values.append(nmse_db(pred[window], product.arrays["az"][window]))
         out.append({"rows": int(n), "nmse_db": _mean(values)})
@@ -165,7 +166,7 @@ def dark_band(
     errors: dict[str, list[float]] = {k: [] for k in ("dark", "bright", "dark_cap", "bright_cap")}
     for seed in seeds:
         product = simulate_product(geometry, "clutter", seed, snr_db, scene_options=options)
-        pred = predict_product(net, _InMemory(product), scaler)
+        pred = predict_product(net, product, scaler)
         az = product.arrays["az"]
         cap = windowed_reference(product.arrays["rcmc"], geometry, lead, cfg.memory)
         for key, image in (("", pred), ("_cap", cap)):
@@ -199,19 +200,6 @@ def windowed_reference(rcmc: np.ndarray, geometry: Any, lead: int, memory: int) 
     h[(lags < -lead) | (lags > memory - lead)] = 0.0
     spec = np.fft.fft(rcmc, n=nfft, axis=0) * np.fft.fft(h, axis=0)
     return np.fft.ifft(spec, axis=0)[:n].astype(np.complex64)
-
-
-class _InMemory:
-    """A simulated product seen through the `Product` interface that `predict_product` reads."""
-
-    def __init__(self, product: Any) -> None:
-        self.arrays, self.attrs, self.path = product.arrays, product.attrs, "simulated product"
-        self.levels = list(product.arrays)
-        self.shape = product.arrays["rc"].shape
-        self.geometry = product.geometry
-
-    def read(self, level: str, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
-        return self.arrays[level][rows, cols]
 
 
 def _mean(values: list[float]) -> float:

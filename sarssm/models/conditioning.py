@@ -269,14 +269,27 @@ def step_scale_error_db(ref: ReferenceGeometry, slant_range: float, n: int = 819
     10 log10(sum |H_ref(f / sigma) S - H S|^2 / sum |H S|^2) for a column at `slant_range` (S
     its signal spectrum, H its own matched filter): the best such a model can do there.
     """
+    return _reference_filter_error_db(ref, slant_range, n, stretch=True)
+
+
+def unconditioned_error_db(ref: ReferenceGeometry, slant_range: float, n: int = 8192) -> float:
+    """Error floor without conditioning: the reference column's matched filter H_ref applied
+    to a column at `slant_range`, 10 log10(sum |H_ref S - H S|^2 / sum |H S|^2)."""
+    return _reference_filter_error_db(ref, slant_range, n, stretch=False)
+
+
+def _reference_filter_error_db(
+    ref: ReferenceGeometry, slant_range: float, n: int, stretch: bool
+) -> float:
     from sarssm.physics.azimuth import azimuth_matched_filter, azimuth_transfer
 
     ref_col, col = ref.column(), ref.column(slant_range)
-    f = np.fft.fftshift(col.doppler_frequencies(n))  # [n] ascending
     H_ref = np.fft.fftshift(azimuth_matched_filter(ref_col, [0], n)[:, 0])
     H = np.fft.fftshift(azimuth_matched_filter(col, [0], n)[:, 0])
     S = np.fft.fftshift(azimuth_transfer(col, [0], n)[:, 0])
-    sigma = math.sqrt(float(col.ka([0])[0] / ref_col.ka([0])[0]))
-    scaled = np.interp(f / sigma, f, H_ref.real) + 1j * np.interp(f / sigma, f, H_ref.imag)
-    err = np.sum(np.abs((scaled - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
+    if stretch:
+        f = np.fft.fftshift(col.doppler_frequencies(n))  # [n] ascending
+        sigma = math.sqrt(float(col.ka([0])[0] / ref_col.ka([0])[0]))
+        H_ref = np.interp(f / sigma, f, H_ref.real) + 1j * np.interp(f / sigma, f, H_ref.imag)
+    err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
     return 10.0 * math.log10(max(float(err), 1e-30))

@@ -55,6 +55,20 @@ class SimulatedProduct:
     arrays: dict[str, np.ndarray]
     attrs: dict[str, Any]
     scene: Reflectivity
+    path: str = "simulated product"  # what messages name it by (it has no file)
+
+    # The reading side of `sarssm.data.store.Product`, so a product can be focused and
+    # evaluated without being written first.
+    @property
+    def levels(self) -> list[str]:
+        return list(self.arrays)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.arrays["rc"].shape
+
+    def read(self, level: str, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
+        return self.arrays[level][rows, cols]
 
 
 # --- the two forward paths ------------------------------------------------------------------

@@ -10,6 +10,8 @@ A run writes into `save_dir`:
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import warnings
@@ -181,8 +183,6 @@ def _saved_scaler(save_dir: Path):
 
 
 def _read_csv(path: Path) -> list[dict[str, str]]:
-    import csv
-
     if not path.is_file():
         return []
     with open(path, newline="") as f:
@@ -192,9 +192,6 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 def _merge_csv_log(path: Path, earlier: list[dict[str, str]]) -> None:
     """The interrupted run's rows before the resumed run's first step, then the resumed
     run's rows: every step once, in order. Written to a temporary name and renamed."""
-    import csv
-    import io
-
     later = _read_csv(path)
     steps = [int(r["step"]) for r in later if r.get("step")]
     first = min(steps) if steps else None
