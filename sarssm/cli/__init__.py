@@ -15,7 +15,7 @@ from sarssm import __version__
 from sarssm.errors import SarssmError
 
 # Subcommand modules under sarssm.cli, in the order `sarssm --help` lists them.
-COMMANDS = ["simulate", "inspect", "models", "train", "demo"]
+COMMANDS = ["simulate", "inspect", "models", "train", "distill", "diagnose", "demo"]
 
 
 def build_parser() -> argparse.ArgumentParser:

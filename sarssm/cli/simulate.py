@@ -45,6 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rows", type=int, default=None, help="azimuth rows per product (default: the preset's)"
     )
+    parser.add_argument(
+        "--levels",
+        default="rc,rcmc,az",
+        help="arrays to write, comma-separated (rc alone: unlabelled products, no focused az)",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace existing products")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.set_defaults(func=run)
@@ -77,5 +82,6 @@ def run(args: argparse.Namespace) -> int:
         n_azimuth=args.rows,
         progress=False if args.quiet else None,
         callback=report,
+        levels=[v.strip() for v in args.levels.split(",") if v.strip()],
     )
     return 0

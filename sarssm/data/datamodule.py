@@ -158,6 +158,18 @@ class SarDataModule(L.LightningDataModule):
         if self.scaler is None:
             self.scaler = self.fit_scaler()
 
+    def state_dict(self) -> dict[str, float]:
+        """The normalisation, saved in Lightning checkpoints (a checkpoint is self-contained)."""
+        if self.scaler is None:
+            return {}
+        return {"input_scale": self.scaler.input_scale, "target_scale": self.scaler.target_scale}
+
+    def load_state_dict(self, state_dict: dict[str, float]) -> None:
+        if state_dict and self.scaler is None:
+            from sarssm.data.normalize import ComplexScaler
+
+            self.scaler = ComplexScaler(**state_dict)
+
     @property
     def patch(self) -> PatchGeometry:
         """The data config's patches, with at least the model's range neighbours left out at

@@ -48,6 +48,7 @@ class ProductEntry:
     rows: int
     cols: int
     geometry: Geometry | None = None
+    labelled: bool = True  # False: the product has no target level (label-free distillation)
 
     def starts(self, patch: PatchGeometry) -> tuple[np.ndarray, np.ndarray]:
         """All valid (row, column) start positions; empty when the product is too small."""
@@ -106,7 +107,8 @@ class PatchDataset(Dataset):
     """Reads the patch at a location (product index, start row, start column).
 
     Returns x [W, L, C] complex64 (the model's normalised input), slant_range [W] float64,
-    y [W, L] complex64 (normalised target) and loc [W, 3]; `collate_patches` stacks the W
+    y [W, L] complex64 (normalised target; zeros for a product without one), labelled [W] bool
+    and loc [W, 3]; `collate_patches` stacks the W
     columns of every patch into the batch.
     """
 
@@ -151,10 +153,14 @@ class PatchDataset(Dataset):
             self.model, read, (entry.rows, entry.cols), entry.geometry, rows, cols,
             self.input_scale, str(entry.path),
         )  # fmt: skip
-        y = self.cache.read(entry.path, self.target_level, rows, cols)
+        if entry.labelled:
+            y = self.cache.read(entry.path, self.target_level, rows, cols).T / self.target_scale
+        else:
+            y = np.zeros((W, L))
         item = {
             "x": torch.from_numpy(x),
-            "y": torch.from_numpy((y.T / self.target_scale).astype(np.complex64)),
+            "y": torch.from_numpy(y.astype(np.complex64)),
+            "labelled": torch.full((W,), entry.labelled),
             "loc": torch.tensor([p, r, c], dtype=torch.long).expand(W, 3).clone(),
         }
         if r0 is not None:

@@ -185,6 +185,29 @@ class SarSSM(nn.Module):
             raise ModelInputError(f"SarSSM: {n} slant ranges for a batch of {batch} columns")
 
     # --- conv mode ---------------------------------------------------------------------------
+    def embed(
+        self, x: Tensor, slant_range: Tensor | None = None, aligned: bool = True
+    ) -> tuple[Tensor, int, int]:
+        """The first block's input over the padded frame: (h_0 [B, L+pad, H], start, L).
+
+        Block outputs over the same frame, cropped to [start, start + L), are the aligned
+        features; distillation feeds blocks from this frame (teacher-forced alignment).
+        """
+        self._check(x, 3)
+        B, L, C = x.shape
+        self._check_ranges(slant_range, B)
+        d = self.delay if aligned else 0
+        # A bidirectional model sees the pre-filter's whole zero-extended output: its J samples
+        # before row 0 too, else a column's output would depend on where the column starts.
+        J = self.prefilter.J if self.prefilter is not None else 0
+        lead = J if self.config.direction == "bidirectional" else 0
+        pad = d + 2 * lead
+        if pad:
+            x = torch.cat([x, x.new_zeros(B, pad, C)], dim=1)  # [B, L+pad, C]
+        if self.prefilter is not None:
+            x = self.prefilter(x, slant_range, causal=True)  # [B, L+pad, C], delayed by J
+        return self.input_proj(x), d + lead, L
+
     def forward(
         self,
         x: Tensor,
@@ -203,22 +226,7 @@ class SarSSM(nn.Module):
             y [B, L] complex, or (y, features) with features["blocks.i"] [B, L, H] complex, the
             output of block i (aligned like y).
         """
-        self._check(x, 3)
-        B, _, C = x.shape
-        self._check_ranges(slant_range, B)
-        L = x.shape[1]
-        d = self.delay if aligned else 0
-        # A bidirectional model sees the pre-filter's whole zero-extended output: its J samples
-        # before row 0 too, else a column's output would depend on where the column starts.
-        J = self.prefilter.J if self.prefilter is not None else 0
-        lead = J if self.config.direction == "bidirectional" else 0
-        pad = d + 2 * lead
-        if pad:
-            x = torch.cat([x, x.new_zeros(B, pad, C)], dim=1)  # [B, L+pad, C]
-        if self.prefilter is not None:
-            x = self.prefilter(x, slant_range, causal=True)  # [B, L+pad, C], delayed by J
-        start = d + lead
-        h = self.input_proj(x)  # [B, L+pad, H]
+        h, start, L = self.embed(x, slant_range, aligned)
         features: OrderedDict[str, Tensor] = OrderedDict()
         for i, block in enumerate(self.blocks):
             h = block(h)  # [B, L+pad, H]

@@ -226,6 +226,7 @@ def simulate(
     n_azimuth: int | None = None,
     progress: bool | None = None,
     callback: Callable[[Path, SimulatedProduct], None] | None = None,
+    levels: list[str] | None = None,
 ) -> list[Path]:
     """Simulate `n_products` products into `out_dir`; product i uses seed + i.
 
@@ -236,6 +237,8 @@ def simulate(
         n_azimuth: rows per product instead of the preset's.
         progress: tqdm bar on stderr (None: only when stderr is a terminal).
         callback: called with (path, product) after each product is written.
+        levels: the arrays to write (default all: rc, rcmc, az); ["rc"] makes unlabelled
+            products, as a user with raw data and no focused reference has.
     Returns:
         The product paths, in order.
     """
@@ -267,6 +270,12 @@ def simulate(
             raise ConfigError(f"image file not found: {image}")
     elif image is not None:
         raise ConfigError(f"an image file only applies to scene 'image', not {scene!r}")
+    from sarssm.data.store import LEVELS
+
+    keep = list(levels) if levels is not None else ["rc", "rcmc", "az"]
+    bad = [v for v in keep if v not in ("rc", "rcmc", "az")]
+    if bad or not keep:
+        raise ConfigError(f"levels must be a non-empty subset of rc, rcmc, az, got {keep}")
     out_dir = Path(out_dir)
     paths = [out_dir / product_name(preset, scene, seed, i) for i in range(n_products)]
     if not overwrite:
@@ -287,7 +296,9 @@ def simulate(
             geometry, scene, product_seed, snr, image, n_targets, preset=preset
         )
         product.attrs["run"] = {"seed": int(seed), "index": i}
-        write_product(path, product.arrays, product.attrs, overwrite=overwrite)
+        product.attrs["levels"] = [v for v in LEVELS if v in keep]
+        arrays = {k: v for k, v in product.arrays.items() if k in keep}
+        write_product(path, arrays, product.attrs, overwrite=overwrite)
         if callback is not None:
             callback(path, product)
     return paths

@@ -16,6 +16,15 @@ import torch
 from torch import Tensor, nn
 
 
+def record_model(checkpoint: dict[str, Any], net: nn.Module) -> None:
+    """Store the network's config in a Lightning checkpoint (plain types, so a
+    `weights_only=True` load reads it): a checkpoint then names the model it holds."""
+    from sarssm.config import to_dict
+    from sarssm.models.io import FORMAT
+
+    checkpoint["sarssm_model"] = {"format": FORMAT, "model": to_dict(net.config)}
+
+
 class FocusingModule(L.LightningModule):
     """Learns rc -> az focusing with a sarSSM network and a weighted sum of losses."""
 
@@ -101,6 +110,7 @@ class FocusingModule(L.LightningModule):
         # Dropout draws from the global torch generator: a resumed run must continue its
         # stream (a ByteTensor, which `weights_only=True` loading accepts).
         checkpoint["torch_rng_state"] = torch.get_rng_state()
+        record_model(checkpoint, self.net)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         state = checkpoint.get("torch_rng_state")

@@ -3,7 +3,7 @@
 A run writes into `save_dir`:
   config.yaml          the resolved config (after overrides and flags), seed included
   best/, last/         model.safetensors + model.yaml + normalization.json (+ info.yaml)
-  checkpoints/         Lightning checkpoints (last.ckpt resumes the run with its schedule)
+  checkpoints/         Lightning checkpoints: best_model.pth, last.ckpt (resumes the run)
   logs/                TensorBoard logs; figures/ validation figures (PNG)
   metrics.json         validation and test metrics of the best model
 """
@@ -73,7 +73,7 @@ def train(
     `extra_callbacks` are added to the Trainer's (for monitoring, or tests that interrupt).
     """
     import lightning as L
-    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor, ModelCheckpoint
+    from lightning.pytorch.callbacks import EarlyStopping, LearningRateMonitor
 
     from sarssm.data.datamodule import SarDataModule
     from sarssm.models import build_model
@@ -114,11 +114,10 @@ def train(
         loss_margin=config.data.loss_margin,
     )
     tc = config.trainer
-    checkpoint = ModelCheckpoint(
-        dirpath=ckpt_dir, filename="best", monitor="val/loss", mode="min", save_last=True
-    )
+    checkpoint, last = checkpoints(ckpt_dir, "val/loss")
     callbacks = [
         checkpoint,
+        last,
         EarlyStopping(monitor="val/loss", mode="min", patience=tc.early_stopping_patience),
         LearningRateMonitor(logging_interval="step"),
         ExportCallback(save_dir, datamodule.scaler),
@@ -158,6 +157,22 @@ def train(
         return None  # other DDP ranks: rank 0 reports
     atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def checkpoints(ckpt_dir: Path, monitor: str) -> tuple[Any, Any]:
+    """The best checkpoint `best_model.pth` (the earlier pipeline's name, which its commands
+    pass on) and `last.ckpt` (what `--resume` reads); both Lightning checkpoints."""
+    from lightning.pytorch.callbacks import ModelCheckpoint
+
+    best = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="best_model", monitor=monitor, mode="min", save_top_k=1
+    )
+    best.FILE_EXTENSION = ".pth"
+    # no monitor, top 1: the latest epoch's checkpoint, replaced every epoch
+    last = ModelCheckpoint(
+        dirpath=ckpt_dir, filename="last", save_top_k=1, enable_version_counter=False
+    )
+    return best, last
 
 
 def evaluate_best(trainer, module, datamodule, best_path: str) -> dict[str, Any]:
