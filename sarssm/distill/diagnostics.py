@@ -98,10 +98,16 @@ def test_feature_extraction(
     if prog.enhanced_projections:
         proj = FeatureProjection(sc.model_dim, tc.model_dim, prog.projection_type)
         kind = f"{prog.projection_type} student {sc.model_dim} -> teacher {tc.model_dim}"
-    else:
+    elif sc.model_dim <= tc.model_dim:
         proj = GroupMean(tc.model_dim, sc.model_dim)
         kind = f"group mean teacher {tc.model_dim} -> student {sc.model_dim} (fixed)"
-    n_params = sum(p.numel() for p in proj.parameters())
+    else:
+        proj = None
+        kind = (
+            f"none: the student ({sc.model_dim}) is wider than the teacher ({tc.model_dim}); "
+            "distillation needs --enhanced_projections"
+        )
+    n_params = sum(p.numel() for p in proj.parameters()) if proj is not None else 0
     for i, pairs in enumerate(stages):
         text = ", ".join(f"teacher blocks.{t} <-> student blocks.{s}" for t, s in pairs)
         echo(f"stage {i + 1}: {text}")

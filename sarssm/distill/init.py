@@ -25,12 +25,10 @@ def teacher_modes(layer: torch.nn.Module) -> dict[str, Tensor]:
 
     if isinstance(layer, SelectiveSSM):
         if layer.selectivity == "gate":
-            inner = layer.ssm.kernel
-            log_dt = inner.log_dt
+            inner, log_dt, D = layer.ssm.kernel, layer.ssm.kernel.log_dt, layer.ssm.D
         else:
-            inner = layer.fwd
+            inner, D = layer.fwd, layer.D
             log_dt = torch.log(torch.nn.functional.softplus(inner.dt_bias))
-        D = layer.D
     elif isinstance(layer, S4D):
         inner, log_dt, D = layer.kernel, layer.kernel.log_dt, layer.D
     else:

@@ -114,6 +114,13 @@ def distill(
     presets = {
         str(_product_preset(e.path)) for split in datamodule.splits.values() for e in split
     } - {"None"}
+    wide = student_cfg.model_dim > teacher.net.config.model_dim
+    if wide and not config.progressive.enhanced_projections:
+        raise ConfigError(
+            f"the student ({student_cfg.model_dim} wide) is wider than the teacher "
+            f"({teacher.net.config.model_dim}): its features need a learnable projection "
+            "(--enhanced_projections)"
+        )
     for warning in check_student(teacher.net.config, student_cfg, presets):
         log.warning(warning)
         echo(f"warning: {warning}")
@@ -330,6 +337,8 @@ def _point_summary(targets: list[dict[str, Any]]) -> dict[str, float]:
 
     def mean(side: str, key: str) -> float | None:
         values = [t[side][key] for t in targets if t[side].get(key) is not None]
+        if key == "phase_error_rad":
+            values = [abs(v) for v in values]
         values = [v for v in values if np.isfinite(v)]
         return float(np.mean(values)) if values else None
 

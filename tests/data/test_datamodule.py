@@ -41,7 +41,8 @@ def make_dm(path: Path, model: str | dict = "demo-tiny", **changes) -> SarDataMo
 def test_batches_hold_the_signal_its_slant_range_and_the_target(products):
     dm = make_dm(products)
     batch = next(iter(dm.train_dataloader()))
-    assert set(batch) == {"x", "y", "slant_range", "loc"}
+    assert set(batch) == {"x", "y", "slant_range", "labelled", "loc"}
+    assert bool(batch["labelled"].all())  # every product here has its target
     assert batch["x"].shape == (8, 128, 1) and batch["x"].dtype == torch.complex64
     assert batch["y"].shape == (8, 128) and batch["y"].dtype == torch.complex64
     assert batch["slant_range"].shape == (8,) and batch["slant_range"].dtype == torch.float64
