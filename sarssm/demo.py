@@ -58,49 +58,102 @@ def run_demo(
         config or demo_config_path(), (QUICK if quick else []) + extra + list(overrides or [])
     )
 
-    echo(f"[1/5] data: {cfg.data.path}")
+    echo(f"[1/6] data: {cfg.data.path}")
     dm = SarDataModule(cfg.data, resolve_model(cfg.model))
     dm.prepare_data()
     dm.setup("fit")
     for split in ("train", "val", "test"):
         echo(f"      {split}: {len(dm.splits[split])} products")
 
-    echo("[2/5] reference processor, point targets of the test products")
+    echo("[2/6] reference processor, point targets of the test products")
     reference = reference_table([e.path for e in dm.splits["test"]], echo)
 
     save_dir = Path(cfg.save_dir)
     if (save_dir / "metrics.json").is_file():
-        echo(f"[3/5] teacher: reusing the finished run in {save_dir}")
+        echo(f"[3/6] teacher: reusing the finished run in {save_dir}")
     else:
         resume = (save_dir / "checkpoints" / "last.ckpt").is_file()
-        echo(f"[3/5] teacher: {'resuming' if resume else 'training'} -> {save_dir}")
+        echo(f"[3/6] teacher: {'resuming' if resume else 'training'} -> {save_dir}")
         train(cfg, resume=resume)
 
-    echo("[4/5] teacher vs reference processor on the held-out test products (whole products)")
+    echo("[4/6] teacher vs reference processor on the held-out test products (whole products)")
     net = load_model(save_dir / "best")
     scaler = ComplexScaler.load(save_dir / "best" / "normalization.json")
     test = evaluate_products(net, [e.path for e in dm.splits["test"]], scaler, cfg.data.loss_margin)
     print_comparison(test, echo)
 
-    echo("[5/5] teacher as a focusing operator, on products it never saw")
+    echo("[5/6] teacher as a focusing operator, on products it never saw")
     checks = operator_checks(net, scaler, [e.path for e in dm.splits["test"]], out, cfg, quick)
     print_operator_checks(checks, echo)
+    echo("[6/6] distillation: demo-tiny from the teacher, and without it (baseline)")
+    students = distill_students(out, save_dir, cfg, list(overrides or []), quick, config, echo)
     summary = {
         "config": str(save_dir / "config.yaml"),
         "reference_point_targets": reference,
         "teacher_test_products": test,
         "teacher_patch_metrics": json.loads((save_dir / "metrics.json").read_text()),
         "operator_checks": checks,
+        "students": students,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     echo("")
     echo(f"outputs:  {out}")
     echo(f"  data:       {cfg.data.path}")
     echo(f"  teacher:    {save_dir}/best (safetensors + model.yaml + normalization.json)")
+    for name in students:
+        echo(f"  student:    {out / 'students' / name}/final_student_model (and baseline/)")
     echo(f"  metrics:    {save_dir}/metrics.json, {out}/summary.json")
     echo(f"  figures:    {save_dir}/figures/")
     echo(f"  logs:       tensorboard --logdir {save_dir}/logs")
     return summary
+
+
+STUDENTS = ["demo-tiny"]
+QUICK_STUDENT = [
+    "data.samples_per_epoch=32",
+    "trainer.max_epochs=2",
+    "distillation.curriculum_epochs=1",
+]
+
+
+def student_config_path() -> Path:
+    """The demo student config shipped inside the package."""
+    return Path(str(resources.files("sarssm") / "configs" / "demo" / "student.yaml"))
+
+
+def distill_students(
+    out: Path, teacher_dir: Path, cfg: Any, overrides: list[str], quick: bool, config, echo
+) -> dict[str, Any]:
+    """Distil each demo student (a finished run is reused, an interrupted one resumed)."""
+    from sarssm.distill.run import distill, resolve_config
+
+    teacher_overrides = (QUICK if quick else []) + overrides
+    results = {}
+    for name in STUDENTS:
+        save = out / "students" / name
+        if (save / "metrics.json").is_file():
+            echo(f"      {name}: reusing the finished run in {save}")
+            metrics = json.loads((save / "metrics.json").read_text())
+        else:
+            student = [
+                f"save_dir={save}",
+                f"data.path={cfg.data.path}",
+                f"teacher.config={config or demo_config_path()}",
+                f"teacher.checkpoint={teacher_dir / 'best'}",
+                f"model.preset={name}",
+                "trainer.progress_bar=false",
+                *(QUICK_STUDENT if quick else []),
+            ]
+            scfg = resolve_config(student_config_path(), student)
+            resume = (save / "checkpoints" / "last.ckpt").is_file()
+            quiet = lambda text: None if text.startswith("resolved configuration") else echo(text)  # noqa: E731
+            metrics = distill(scfg, resume=resume, teacher_overrides=teacher_overrides, echo=quiet)
+        for side in ("teacher", "student", "baseline"):
+            m = (metrics.get(side) or {}).get("mean", {})
+            values = ", ".join(f"{k}={m[k]:.3f}" for k in ("nmse_db", "psnr_db", "ssim", "collapse_ratio") if k in m)
+            echo(f"      {name} {side:>8} ({metrics.get(side, {}).get('params')} params): {values}")
+        results[name] = metrics
+    return results
 
 
 def operator_checks(

@@ -7,7 +7,8 @@ def test_quick_demo_runs_every_stage_and_reuses_a_finished_run(tmp_path):
     lines: list[str] = []
     summary = run_demo(tmp_path / "demo", quick=True, echo=lines.append)
     text = "\n".join(lines)
-    stages = ("[1/5] data", "[2/5] reference", "[3/5] teacher", "[4/5] teacher", "[5/5] teacher")
+    stages = ("[1/6] data", "[2/6] reference", "[3/6] teacher", "[4/6] teacher", "[5/6] teacher")
+    stages += ("[6/6] distillation",)
     for stage in stages:
         assert stage in text
     assert (tmp_path / "demo" / "teacher" / "best" / "model.safetensors").is_file()
@@ -22,6 +23,11 @@ def test_quick_demo_runs_every_stage_and_reuses_a_finished_run(tmp_path):
     assert {c["where"] for c in checks["range"]} == {"below_swath", "mid_swath", "above_swath"}
     assert [c["rows"] for c in checks["length"]] == [256, 1024]
     assert checks["dark_band"]["gap_rows"] > 0
+    student = saved["students"]["demo-tiny"]
+    for side in ("teacher", "student", "baseline"):
+        assert student[side]["mean"]["products"] >= 1, side
+    final = tmp_path / "demo" / "students" / "demo-tiny" / "final_student_model"
+    assert (final / "model.safetensors").is_file()
     lines.clear()
     run_demo(tmp_path / "demo", quick=True, echo=lines.append)
-    assert any("reusing the finished run" in line for line in lines)
+    assert sum("reusing the finished run" in line for line in lines) == 2

@@ -1,8 +1,8 @@
 """The distillation LightningModule: a frozen teacher teaches an LTI student.
 
 The teacher is not a submodule: it is out of `parameters()`, out of the optimiser and out of
-every checkpoint and export (which hold `net`, the student, and the projections). It stays in
-eval mode whatever the Trainer sets (`train()` is overridden).
+every checkpoint and export (which hold `net`, the student, and the projections), and the
+Trainer's `train()` never reaches it, so it stays frozen in eval mode for the whole run.
 
 Batches are those of `SarDataModule` (x [B, L, C] over the teacher's input channels, the
 student reading the centre ones, slant_range [B], y [B, L], labelled [B]).
@@ -87,11 +87,6 @@ class DistillationModule(L.LightningModule):
         if next(self._teacher.parameters()).device != self.device:
             self._teacher.to(self.device)
         return self._teacher
-
-    def train(self, mode: bool = True) -> DistillationModule:
-        super().train(mode)
-        self._teacher.eval()  # dropout and every other train-time behaviour stay off
-        return self
 
     # --- schedule --------------------------------------------------------------------------
     def weights(self, epoch: int) -> tuple[float, float, float, int]:

@@ -201,3 +201,20 @@ def test_unlabelled_products_join_training_only(kd_data, kd_teacher, tmp_path):
     metrics = run(kd_data, kd_teacher, tmp_path / "kd2", f"unlabeled_data={rc_only}",
                   "trainer.max_epochs=1")  # fmt: skip
     assert metrics["student"]["mean"]["products"] >= 1
+
+
+class TeacherMode(L.Callback):
+    """Records the teacher's mode and gradient flags at every training batch."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[bool, bool]] = set()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        t = pl_module._teacher
+        self.seen.add((t.training, any(p.requires_grad for p in t.parameters())))
+
+
+def test_the_teacher_stays_frozen_in_eval_mode(kd_data, kd_teacher, tmp_path):
+    spy = TeacherMode()
+    run(kd_data, kd_teacher, tmp_path / "kd", "trainer.max_epochs=1", callbacks=[spy])
+    assert spy.seen == {(False, False)}
