@@ -159,6 +159,66 @@ def summarise(name: str, side: str, metrics: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def find(rows: list[dict], run: str, model: str = "student") -> dict | None:
+    return next((r for r in rows if r["run"] == run and r["model"] == model), None)
+
+
+def test_paths(work: Path) -> list[Path]:
+    import yaml
+
+    from sarssm.config import from_dict
+    from sarssm.data.catalog import split_products
+    from sarssm.data.store import list_products, open_product
+    from sarssm.distill.config import DistillConfig
+
+    cfg = from_dict(DistillConfig, yaml.safe_load(STUDENT.read_text()), "student")
+    paths = list_products(work / "data")
+    attrs = {p: open_product(p).attrs for p in paths}
+    return split_products(paths, cfg.data.split, attrs)["test"]
+
+
+def comparisons(rows: list[dict], work: Path) -> dict[str, Any]:
+    """The must-show comparisons: margins, epochs to reach a level, distribution moments."""
+    out: dict[str, Any] = {}
+    tiny = find(rows, "tiny")
+    if tiny:
+        target = max(tiny["val_curve"][-3:]) if tiny["val_curve"] else None
+        for name in ("teacher-forced", "init-from-teacher"):
+            r = find(rows, name)
+            if r and target is not None:
+                out[name] = {
+                    "test_nmse_db": r["nmse_db"],
+                    "seed_method_test_nmse_db": tiny["nmse_db"],
+                    "level_db": target,
+                    "epochs_to_level": epochs_to(r["val_curve"], target),
+                    "seed_method_epochs_to_level": epochs_to(tiny["val_curve"], target),
+                }
+    scarce, base = find(rows, "scarce"), find(rows, "scarce", "baseline")
+    if scarce and base:
+        out["label_scarce"] = {
+            "distilled_nmse_db": scarce["nmse_db"],
+            "baseline_nmse_db": base["nmse_db"],
+            "margin_db": base["nmse_db"] - scarce["nmse_db"],
+        }
+    earlier = find(rows, "collapse-earlier-weights")
+    if earlier and tiny:
+        from sarssm.distill.diagnostics import analyze_distributions
+
+        paths = test_paths(work)
+        moments = {}
+        for label, folder in (
+            ("earlier weights (0.5, 0.3, 0.2, T 4)", "collapse-earlier-weights"),
+            ("corrected weights (0.8, 0.15, 0.05, T 2.5)", "tiny"),
+            ("baseline (1, 0, 0)", "tiny/baseline"),
+        ):
+            model = work / "runs" / folder / "final_student_model"
+            if not model.is_dir():
+                model = work / "runs" / folder / "best"
+            moments[label] = analyze_distributions(model, data=paths, echo=lambda *_: None)
+        out["mode_collapse"] = moments
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", default=",".join(GROUPS))
@@ -194,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
                 base = summarise(name, "baseline", {"baseline": metrics["baseline"]})
                 base["val_curve"] = val_curve(work / "runs" / name / "baseline")
                 rows.append(base)
+    extra.update(comparisons(rows, work))
     print(f"{'run':<26} {'model':<9} {'params':>7} {'NMSE dB':>8} {'PSNR':>6} {'SSIM':>6} "
           f"{'collapse':>8} {'PSLR':>6} {'IRW':>5}")  # fmt: skip
     for r in rows:

@@ -150,7 +150,11 @@ def distill_students(
             metrics = distill(scfg, resume=resume, teacher_overrides=teacher_overrides, echo=quiet)
         for side in ("teacher", "student", "baseline"):
             m = (metrics.get(side) or {}).get("mean", {})
-            values = ", ".join(f"{k}={m[k]:.3f}" for k in ("nmse_db", "psnr_db", "ssim", "collapse_ratio") if k in m)
+            values = ", ".join(
+                f"{k}={m[k]:.3f}"
+                for k in ("nmse_db", "psnr_db", "ssim", "collapse_ratio")
+                if k in m
+            )
             echo(f"      {name} {side:>8} ({metrics.get(side, {}).get('params')} params): {values}")
         results[name] = metrics
     return results

@@ -132,7 +132,8 @@ def analyze_distributions(
     """Moments of Re, Im and |.| of the model's output against the ground truth, the collapse
     ratio, and a histogram PNG (in `out`, when given).
 
-    `data`: a product folder (every product focused whole); `data_loader`: an iterable of
+    `data`: a product folder or a list of product paths (each focused whole); `data_loader`:
+    an iterable of
     batches as `SarDataModule` gives them (normalised units)."""
     from sarssm.distill.teacher import load_any_model
     from sarssm.eval.metrics import collapse_ratio, distribution_stats
@@ -144,7 +145,8 @@ def analyze_distributions(
         from sarssm.data.store import list_products, open_product
         from sarssm.eval.products import predict_product
 
-        for path in list_products(Path(data)):
+        paths = data if isinstance(data, (list, tuple)) else list_products(Path(data))
+        for path in paths:
             product = open_product(path)
             if "az" not in product.levels:
                 continue

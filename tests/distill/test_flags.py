@@ -151,7 +151,9 @@ def test_help_says_temperature_is_a_no_op_for_mse(capsys):
     with pytest.raises(SystemExit):
         main(["distill", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    assert "exact no-op" in text and "--teacher_checkpoint" in text and "--teacher-checkpoint" in text
+    assert (
+        "exact no-op" in text and "--teacher_checkpoint" in text and "--teacher-checkpoint" in text
+    )
 
 
 def test_bad_weights_exit_2_with_the_key(capsys, tmp_path):

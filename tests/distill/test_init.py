@@ -21,7 +21,9 @@ def test_mode_energy_is_the_kernel_energy_of_each_mode():
     log_dA, dB, C = kernel.discrete()
     for h, n in [(0, 0), (3, 5), (15, 7)]:
         k = torch.arange(20000, dtype=torch.float64)
-        taps = (C[h, n] * dB[h, n]).to(torch.cdouble) * torch.exp(k * log_dA[h, n].to(torch.cdouble))
+        taps = (C[h, n] * dB[h, n]).to(torch.cdouble) * torch.exp(
+            k * log_dA[h, n].to(torch.cdouble)
+        )
         assert float(energy[h, n]) == pytest.approx(float(taps.abs().square().sum()), rel=1e-3)
 
 

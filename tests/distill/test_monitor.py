@@ -22,7 +22,9 @@ def test_statistics_match_a_plain_computation():
     for i, block in enumerate(net.blocks):
         g = torch.cat([p.grad.flatten() for p in block.parameters()])
         w = torch.cat([p.detach().flatten() for p in block.parameters()]).double()
-        assert stats[f"gradients/student/layer_{i}/norm"] == pytest.approx(float(g.norm()), rel=1e-5)
+        assert stats[f"gradients/student/layer_{i}/norm"] == pytest.approx(
+            float(g.norm()), rel=1e-5
+        )
         assert stats[f"weights/student/layer_{i}/mean"] == pytest.approx(float(w.mean()))
         assert stats[f"weights/student/layer_{i}/std"] == pytest.approx(float(w.std()))
     assert math.isfinite(stats["gradients/student/total_norm"])

@@ -139,7 +139,7 @@ def seed_root(tmp_path_factory, kd_data) -> Path:
 
 
 def small_student(kd_data: Path) -> list[str]:
-    teacher = [f"teacher.train.{o}" for o in SMALL_TEACHER + [f"data.path={kd_data}"]]
+    teacher = [f"teacher.train.{o}" for o in [*SMALL_TEACHER, f"data.path={kd_data}"]]
     student = ["model.preset=demo-tiny", f"data.path={kd_data}", *SMALL_DATA, "baseline=false"]
     return ["--num_epochs", "1", *teacher, *student]
 

@@ -171,3 +171,17 @@ def test_bad_requests_raise_config_errors(tmp_path, kwargs, message):
 def test_negative_snr_is_allowed():
     product = simulate_product(get_preset("demo"), "points", seed=0, snr_db=-10.0)
     assert product.attrs["snr_db"] == -10.0
+
+
+def test_levels_write_unlabelled_products(tmp_path):
+    import pytest
+
+    from sarssm.data.store import open_product
+    from sarssm.errors import ConfigError
+    from sarssm.sim.simulate import simulate
+
+    (path,) = simulate(tmp_path, "demo", "clutter", 1, 3, progress=False, levels=["rc"])
+    product = open_product(path)
+    assert product.levels == ["rc"] and product.attrs["levels"] == ["rc"]
+    with pytest.raises(ConfigError, match="levels"):
+        simulate(tmp_path / "b", "demo", "clutter", 1, 3, progress=False, levels=["raw"])
