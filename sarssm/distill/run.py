@@ -114,6 +114,9 @@ def distill(
     presets = {
         str(_product_preset(e.path)) for split in datamodule.splits.values() for e in split
     } - {"None"}
+    for warning in check_student(teacher.net.config, student_cfg, presets):
+        log.warning(warning)
+        echo(f"warning: {warning}")
     wide = student_cfg.model_dim > teacher.net.config.model_dim
     if wide and not config.progressive.enhanced_projections:
         raise ConfigError(
@@ -121,9 +124,6 @@ def distill(
             f"({teacher.net.config.model_dim}): its features need a learnable projection "
             "(--enhanced_projections)"
         )
-    for warning in check_student(teacher.net.config, student_cfg, presets):
-        log.warning(warning)
-        echo(f"warning: {warning}")
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.seed, workers=True, verbose=False)
