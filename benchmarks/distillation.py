@@ -57,20 +57,26 @@ def unlabeled(work: Path) -> Path:
     from sarssm.sim.simulate import simulate
 
     out = work / "unlabeled"
-    if not list_products(out) if out.exists() else True:
+    if not (out.exists() and list_products(out)):
         simulate(out, "demo", "mixed", 8, 50_000, snr_db=20.0, levels=["rc"], progress=False)
         simulate(out, "demo", "clutter", 8, 60_000, snr_db=20.0, levels=["rc"], progress=False)
     return out
 
 
-def scarce_split(data: Path) -> list[str]:
-    """The teacher's split with the training products cut to one per scene."""
-    from sarssm.data.catalog import SplitConfig, split_products
+def teacher_split(data: Path) -> tuple[dict[str, list], dict]:
+    """The split of the student config (the teacher's), and every product's attributes."""
+    from sarssm.data.catalog import split_products
     from sarssm.data.store import list_products, open_product
+    from sarssm.distill.run import resolve_config
 
     paths = list_products(data)
     attrs = {p: open_product(p).attrs for p in paths}
-    parts = split_products(paths, SplitConfig(val_fraction=0.15, test_fraction=0.15), attrs)
+    return split_products(paths, resolve_config(STUDENT).data.split, attrs), attrs
+
+
+def scarce_split(data: Path) -> list[str]:
+    """The teacher's split with the training products cut to one per scene."""
+    parts, attrs = teacher_split(data)
     first: dict[str, str] = {}
     for p in parts["train"]:
         first.setdefault(str(attrs[p].get("scene")), Path(p).name)
@@ -145,7 +151,6 @@ def summarise(name: str, side: str, metrics: dict[str, Any]) -> dict[str, Any]:
     m = metrics.get(side) or {}
     mean = m.get("mean", {})
     pt = m.get("point_targets", {})
-    dist = {}
     return {
         "run": name,
         "model": side,
@@ -155,26 +160,11 @@ def summarise(name: str, side: str, metrics: dict[str, Any]) -> dict[str, Any]:
         "irw_samples": pt.get("model_irw_samples"),
         "reference_pslr_db": pt.get("reference_pslr_db"),
         "by_scene": {s: v.get("nmse_db") for s, v in m.get("by_scene", {}).items()},
-        **dist,
     }
 
 
 def find(rows: list[dict], run: str, model: str = "student") -> dict | None:
     return next((r for r in rows if r["run"] == run and r["model"] == model), None)
-
-
-def test_paths(work: Path) -> list[Path]:
-    import yaml
-
-    from sarssm.config import from_dict
-    from sarssm.data.catalog import split_products
-    from sarssm.data.store import list_products, open_product
-    from sarssm.distill.config import DistillConfig
-
-    cfg = from_dict(DistillConfig, yaml.safe_load(STUDENT.read_text()), "student")
-    paths = list_products(work / "data")
-    attrs = {p: open_product(p).attrs for p in paths}
-    return split_products(paths, cfg.data.split, attrs)["test"]
 
 
 def comparisons(rows: list[dict], work: Path) -> dict[str, Any]:
@@ -204,7 +194,7 @@ def comparisons(rows: list[dict], work: Path) -> dict[str, Any]:
     if earlier and tiny:
         from sarssm.distill.diagnostics import analyze_distributions
 
-        paths = test_paths(work)
+        paths = teacher_split(work / "data")[0]["test"]
         moments = {}
         for label, folder in (
             ("earlier weights (0.5, 0.3, 0.2, T 4)", "collapse-earlier-weights"),
@@ -229,12 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(args.work)
     teacher = teacher_dir(work, args.teacher)
-    if args.teacher:  # the teacher's data
-        cfg = json.loads(
-            json.dumps(__import__("yaml").safe_load((teacher / "config.yaml").read_text()))
-        )
-        data = Path(cfg["data"]["path"])
-        (work).mkdir(parents=True, exist_ok=True)
+    if args.teacher:  # the runs read the given teacher's data, linked into the work folder
+        import yaml
+
+        data = Path(yaml.safe_load((teacher / "config.yaml").read_text())["data"]["path"])
+        work.mkdir(parents=True, exist_ok=True)
         if not (work / "data").exists():
             (work / "data").symlink_to(data.resolve())
     rows: list[dict[str, Any]] = []

@@ -87,6 +87,13 @@ def add_arguments(p: argparse.ArgumentParser, student_config_default: str | None
     )
 
 
+def flag_values(args: argparse.Namespace) -> dict:
+    """config key -> the flag's value (None where the flag was not given)."""
+    flags = {key: getattr(args, flag) for flag, key, _, _ in VALUE_FLAGS}
+    flags.update({key: getattr(args, flag) for flag, key, _ in SWITCHES})
+    return flags
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "distill",
@@ -103,10 +110,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from sarssm.distill.run import distill, resolve_config, split_overrides
 
-    flags = {key: getattr(args, flag) for flag, key, _, _ in VALUE_FLAGS}
-    flags.update({key: getattr(args, flag) for flag, key, _ in SWITCHES})
     student, teacher = split_overrides(args.overrides)
-    config = resolve_config(args.student_config, student, **flags)
+    config = resolve_config(args.student_config, student, **flag_values(args))
     metrics = distill(config, resume=args.resume, teacher_overrides=teacher)
     if metrics is None:
         return 0

@@ -200,10 +200,9 @@ def _histograms(pred: np.ndarray, target: np.ndarray, path: Path) -> Path:
         ax.set_title(name)
         ax.legend(fontsize=8)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    tmp.replace(path)
+    from sarssm.train.callbacks import save_png
+
+    save_png(fig, path)
     plt.close(fig)
     return path
 

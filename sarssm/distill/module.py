@@ -45,10 +45,6 @@ class DistillationModule(L.LightningModule):
         self, net: nn.Module, teacher: nn.Module, config: DistillConfig, loss_margin: int = 0
     ) -> None:
         super().__init__()
-        from sarssm.config import from_dict
-        from sarssm.train.optim import OptimConfig
-        from sarssm.train.schedule import ScheduleConfig
-
         self.net = net
         object.__setattr__(self, "_teacher", teacher)  # not registered: see the module docstring
         self.cfg = config
@@ -56,8 +52,8 @@ class DistillationModule(L.LightningModule):
         self.criterion = DistillationLoss(
             config.loss, w.feature, w.energy_weight, config.distribution
         )
-        self.optim_config = from_dict(OptimConfig, to_plain(config.optim), "optim")
-        self.schedule_config = from_dict(ScheduleConfig, to_plain(config.schedule), "schedule")
+        self.optim_config = config.optim
+        self.schedule_config = config.schedule
         self.loss_margin = int(loss_margin)
         tc, sc = teacher.config, net.config
         k_t, k_s = tc.range_neighbours, sc.range_neighbours
@@ -154,11 +150,7 @@ class DistillationModule(L.LightningModule):
         teacher = self.teacher
         Lt, Ls = teacher.config.num_layers, self.net.config.num_layers
         with torch.no_grad():
-            h, start, length = teacher.embed(x, r0)
-            hidden = [h]
-            for block in teacher.blocks:
-                h = block(h)
-                hidden.append(h)
+            hidden, start, length = teacher.hidden_states(x, r0)
         losses = []
         first = 0
         for j, block in enumerate(self.net.blocks):
@@ -236,10 +228,9 @@ class DistillationModule(L.LightningModule):
 
     # --- checkpoints and optimiser ---------------------------------------------------------
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        from sarssm.train.module import record_model
+        from sarssm.train.module import save_run_state
 
-        checkpoint["torch_rng_state"] = torch.get_rng_state()
-        record_model(checkpoint, self.net)
+        save_run_state(checkpoint, self.net)
         epoch = self.current_epoch  # the epoch just finished (saved at its validation end)
         checkpoint["distill_schedule"] = {
             "epoch": int(epoch),
@@ -250,25 +241,12 @@ class DistillationModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("torch_rng_state")
-        if state is not None:
-            torch.set_rng_state(state)
+        from sarssm.train.module import load_run_state
+
+        load_run_state(checkpoint)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from sarssm.train.optim import build_optimizer
-        from sarssm.train.schedule import build_scheduler
+        from sarssm.train.module import adamw_with_schedule
 
-        optimizer = build_optimizer(self, self.optim_config)  # student + projections only
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        sched = self.schedule_config
-        scheduler = build_scheduler(optimizer, total, sched.warmup_steps(total), sched.min_lr_ratio)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
-
-
-def to_plain(obj: Any) -> Any:
-    from sarssm.config import to_dict
-
-    return to_dict(obj)
+        # the student and the projections; the teacher is not a submodule
+        return adamw_with_schedule(self, self, self.optim_config, self.schedule_config)

@@ -92,18 +92,10 @@ def distill(
     from sarssm.models import build_model, count_parameters
     from sarssm.models import resolve_config as resolve_model
     from sarssm.train.callbacks import ExportCallback, export_model
-    from sarssm.train.run import _loggers, _merge_csv_log, _read_csv, checkpoints
+    from sarssm.train.run import check_run_dir, checkpoints, fit
 
     save_dir = Path(config.save_dir)
-    ckpt_dir = save_dir / "checkpoints"
-    last_ckpt = ckpt_dir / "last.ckpt"
-    if resume and not last_ckpt.is_file():
-        raise ConfigError(f"--resume: no checkpoint to resume from at {last_ckpt}")
-    if not resume and last_ckpt.is_file():
-        raise ConfigError(
-            f"{save_dir} already holds a distillation run; pass --resume to continue it or "
-            "choose another --save_dir"
-        )
+    ckpt_dir = check_run_dir(save_dir, resume, "--save_dir")
     teacher = load_teacher(config.teacher.config, config.teacher.checkpoint, teacher_overrides)
     student_cfg = resolve_model(config.model).resolved()
     datamodule = DistillDataModule(
@@ -150,47 +142,20 @@ def distill(
     pca_share = None if resume else init_projections(module, datamodule, config)
     t_state = {k: v.clone() for k, v in teacher.net.state_dict().items()}
 
-    tc = config.trainer
     monitor = "val_student_loss"
     best_ckpt, last = checkpoints(ckpt_dir, monitor)
     callbacks = [
         best_ckpt,
         last,
-        EarlyStopping(monitor=monitor, mode="min", patience=tc.early_stopping_patience),
+        EarlyStopping(monitor=monitor, mode="min", patience=config.trainer.early_stopping_patience),
         LearningRateMonitor(logging_interval="step"),
         ExportCallback(save_dir, teacher.scaler, monitor=monitor),
         GradientTracker(config.monitor.every_n_steps),
         *list(extra_callbacks or []),
     ]
-    trainer = L.Trainer(
-        max_epochs=tc.max_epochs,
-        accelerator=tc.accelerator,
-        devices=tc.devices,
-        num_nodes=tc.num_nodes,
-        strategy=tc.strategy,
-        precision=tc.precision,
-        gradient_clip_val=tc.gradient_clip_val or None,
-        log_every_n_steps=tc.log_every_n_steps,
-        limit_val_batches=tc.limit_val_batches,
-        deterministic=tc.deterministic,
-        enable_progress_bar=tc.progress_bar,
-        enable_model_summary=False,
-        logger=_loggers(config, save_dir),
-        callbacks=callbacks,
-        default_root_dir=save_dir,
-    )
-    csv_log = save_dir / "logs" / "csv" / "metrics.csv"
-    earlier = _read_csv(csv_log) if resume else []  # the CSV logger starts its file anew
-    trainer.fit(
-        module,
-        datamodule=datamodule,
-        ckpt_path=str(last_ckpt) if resume else None,
-        weights_only=True,
-    )
+    trainer = fit(module, datamodule, config, callbacks, resume)
     if not trainer.is_global_zero:
         return None
-    if earlier:
-        _merge_csv_log(csv_log, earlier)
     for k, v in teacher.net.state_dict().items():
         if not torch.equal(v, t_state[k]):
             raise RuntimeError(f"the teacher's {k} changed during distillation")  # never expected
@@ -246,12 +211,12 @@ def init_projections(module, datamodule, config: DistillConfig) -> dict[str, lis
         for n, batch in enumerate(loader):
             if n >= prog.pca_batches:
                 break
-            teacher = module.teacher
-            h, start, length = teacher.embed(batch["x"], batch.get("slant_range"))
-            feats.setdefault("h0", []).append(h[:, start : start + length])
-            for i, block in enumerate(teacher.blocks):
-                h = block(h)
-                feats.setdefault(f"blocks.{i}", []).append(h[:, start : start + length])
+            hidden, start, length = module.teacher.hidden_states(
+                batch["x"], batch.get("slant_range")
+            )
+            for i, h in enumerate(hidden):  # h0, then the output of block i - 1
+                key = "h0" if i == 0 else f"blocks.{i - 1}"
+                feats.setdefault(key, []).append(h[:, start : start + length])
     stacked = {k: torch.cat(v, dim=0) for k, v in feats.items()}
     shares: dict[str, list[float]] = {}
     if wants_pca:

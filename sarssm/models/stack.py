@@ -208,6 +208,18 @@ class SarSSM(nn.Module):
             x = self.prefilter(x, slant_range, causal=True)  # [B, L+pad, C], delayed by J
         return self.input_proj(x), d + lead, L
 
+    def hidden_states(
+        self, x: Tensor, slant_range: Tensor | None = None, aligned: bool = True
+    ) -> tuple[list[Tensor], int, int]:
+        """([h_0, h_1, ..., h_n], start, L): the input of every block and the last block's
+        output over the padded frame of `embed` (h_i is the input of block i)."""
+        h, start, L = self.embed(x, slant_range, aligned)
+        states = [h]
+        for block in self.blocks:
+            h = block(h)
+            states.append(h)
+        return states, start, L
+
     def forward(
         self,
         x: Tensor,

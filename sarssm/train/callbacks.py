@@ -117,9 +117,16 @@ def save_amplitude_figure(
         ax.set_ylabel("azimuth sample")
     fig.suptitle(suptitle)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=80)
-    tmp.replace(path)
+    save_png(fig, path)
     plt.close(fig)
     return fig
+
+
+def save_png(fig, path: Path, dpi: int = 80) -> Path:
+    """Write a matplotlib figure as PNG under a temporary name, then rename it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=dpi)
+    tmp.replace(path)
+    return path

@@ -25,6 +25,36 @@ def record_model(checkpoint: dict[str, Any], net: nn.Module) -> None:
     checkpoint["sarssm_model"] = {"format": FORMAT, "model": to_dict(net.config)}
 
 
+def save_run_state(checkpoint: dict[str, Any], net: nn.Module) -> None:
+    """Checkpoint hook shared by training and distillation: the global torch generator (dropout
+    draws from it, so a resumed run continues its stream; a ByteTensor, which a
+    `weights_only=True` load accepts) and the network's config."""
+    checkpoint["torch_rng_state"] = torch.get_rng_state()
+    record_model(checkpoint, net)
+
+
+def load_run_state(checkpoint: dict[str, Any]) -> None:
+    """The inverse of `save_run_state` (the config needs no restoring)."""
+    state = checkpoint.get("torch_rng_state")
+    if state is not None:
+        torch.set_rng_state(state)
+
+
+def adamw_with_schedule(
+    module: L.LightningModule, trained: nn.Module, optim_config: Any, schedule_config: Any
+) -> dict[str, Any]:
+    """`configure_optimizers` of a module that trains `trained`: AdamW groups
+    (`sarssm.train.optim`) with a per-step warm-up cosine over the run's real step count."""
+    from sarssm.train.optim import build_optimizer
+    from sarssm.train.schedule import build_scheduler
+
+    optimizer = build_optimizer(trained, optim_config)
+    total = max(int(module.trainer.estimated_stepping_batches), 1)
+    sched = schedule_config
+    scheduler = build_scheduler(optimizer, total, sched.warmup_steps(total), sched.min_lr_ratio)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+
 class FocusingModule(L.LightningModule):
     """Learns rc -> az focusing with a sarSSM network and a weighted sum of losses."""
 
@@ -107,15 +137,10 @@ class FocusingModule(L.LightningModule):
             )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        # Dropout draws from the global torch generator: a resumed run must continue its
-        # stream (a ByteTensor, which `weights_only=True` loading accepts).
-        checkpoint["torch_rng_state"] = torch.get_rng_state()
-        record_model(checkpoint, self.net)
+        save_run_state(checkpoint, self.net)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        state = checkpoint.get("torch_rng_state")
-        if state is not None:
-            torch.set_rng_state(state)
+        load_run_state(checkpoint)
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
         norms = [p.grad.detach().norm() for p in self.net.parameters() if p.grad is not None]
@@ -123,14 +148,4 @@ class FocusingModule(L.LightningModule):
             self.log("train/grad_norm", torch.stack(norms).norm(), on_step=True, on_epoch=False)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        from sarssm.train.optim import build_optimizer
-        from sarssm.train.schedule import build_scheduler
-
-        optimizer = build_optimizer(self.net, self.optim_config)
-        total = max(int(self.trainer.estimated_stepping_batches), 1)
-        sched = self.schedule_config
-        scheduler = build_scheduler(optimizer, total, sched.warmup_steps(total), sched.min_lr_ratio)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return adamw_with_schedule(self, self.net, self.optim_config, self.schedule_config)

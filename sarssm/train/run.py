@@ -82,15 +82,7 @@ def train(
     from sarssm.train.module import FocusingModule
 
     save_dir = Path(config.save_dir)
-    ckpt_dir = save_dir / "checkpoints"
-    last_ckpt = ckpt_dir / "last.ckpt"
-    if resume and not last_ckpt.is_file():
-        raise ConfigError(f"--resume: no checkpoint to resume from at {last_ckpt}")
-    if not resume and last_ckpt.is_file():
-        raise ConfigError(
-            f"{save_dir} already holds a run; pass --resume to continue it or choose another "
-            "--save-dir"
-        )
+    ckpt_dir = check_run_dir(save_dir, resume, "--save-dir")
     # Lightning's own use of a deprecated torch API; nothing for a user to act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.seed, workers=True, verbose=False)
@@ -125,6 +117,35 @@ def train(
     if tc.figure_every_n_epochs:
         callbacks.append(FigureCallback(save_dir / "figures", tc.figure_every_n_epochs))
     callbacks += list(extra_callbacks or [])
+    trainer = fit(module, datamodule, config, callbacks, resume)
+    metrics = evaluate_best(trainer, module, datamodule, checkpoint.best_model_path)
+    if not trainer.is_global_zero:
+        return None  # other DDP ranks: rank 0 reports
+    atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
+    return metrics
+
+
+def check_run_dir(save_dir: Path, resume: bool, flag: str) -> Path:
+    """The run's checkpoints/ folder; refuses `--resume` without a run and a new run over an
+    old one (`flag` names the option that chooses another folder)."""
+    ckpt_dir = Path(save_dir) / "checkpoints"
+    last_ckpt = ckpt_dir / "last.ckpt"
+    if resume and not last_ckpt.is_file():
+        raise ConfigError(f"--resume: no checkpoint to resume from at {last_ckpt}")
+    if not resume and last_ckpt.is_file():
+        raise ConfigError(
+            f"{save_dir} already holds a run; pass --resume to continue it or choose another {flag}"
+        )
+    return ckpt_dir
+
+
+def fit(module, datamodule, config: Any, callbacks: list, resume: bool):
+    """Build the Trainer from `config.trainer` and `config.logging`, fit (from last.ckpt when
+    resuming) and keep the CSV log's earlier rows; returns the Trainer."""
+    import lightning as L
+
+    save_dir = Path(config.save_dir)
+    tc = config.trainer
     trainer = L.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
@@ -144,6 +165,7 @@ def train(
     )
     csv_log = save_dir / "logs" / "csv" / "metrics.csv"
     earlier = _read_csv(csv_log) if resume else []  # the CSV logger starts its file anew
+    last_ckpt = save_dir / "checkpoints" / "last.ckpt"
     trainer.fit(
         module,
         datamodule=datamodule,
@@ -152,11 +174,7 @@ def train(
     )
     if earlier and trainer.is_global_zero:
         _merge_csv_log(csv_log, earlier)
-    metrics = evaluate_best(trainer, module, datamodule, checkpoint.best_model_path)
-    if not trainer.is_global_zero:
-        return None  # other DDP ranks: rank 0 reports
-    atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
-    return metrics
+    return trainer
 
 
 def checkpoints(ckpt_dir: Path, monitor: str) -> tuple[Any, Any]:
@@ -219,7 +237,7 @@ def _merge_csv_log(path: Path, earlier: list[dict[str, str]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _loggers(config: TrainConfig, save_dir: Path) -> list:
+def _loggers(config: Any, save_dir: Path) -> list:
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 
     loggers: list = [CSVLogger(save_dir, name="logs", version="csv")]

@@ -6,7 +6,7 @@ import argparse
 import pytest
 import torch
 
-from sarssm.cli.distill import SWITCHES, VALUE_FLAGS, add_arguments
+from sarssm.cli.distill import SWITCHES, VALUE_FLAGS, add_arguments, flag_values
 from sarssm.distill.module import DistillationModule
 from sarssm.distill.run import resolve_config
 
@@ -29,11 +29,7 @@ def parse(argv):
 
 
 def resolved(args):
-    from sarssm.cli.distill import run  # noqa: F401  (the mapping under test)
-
-    flags = {key: getattr(args, flag) for flag, key, _, _ in VALUE_FLAGS}
-    flags.update({key: getattr(args, flag) for flag, key, _ in SWITCHES})
-    return resolve_config(None, [], **flags)
+    return resolve_config(None, [], **flag_values(args))
 
 
 def get(cfg, key):

@@ -214,3 +214,19 @@ def test_white_gain_is_the_energy_of_the_taps():
     with torch.no_grad():
         direct = sel(u)[0].abs().pow(2).sum(0).sqrt()
     torch.testing.assert_close(sel.white_gain(), direct, rtol=1e-6, atol=0)
+
+
+def test_hidden_states_are_the_block_inputs_of_forward():
+    from sarssm.models import build_model
+
+    torch.manual_seed(0)
+    net = build_model("demo-tiny", state_dim=8).eval()
+    x = torch.randn(2, 64, 1, dtype=torch.cfloat)
+    r0 = torch.full((2,), 66_000.0, dtype=torch.float64)
+    with torch.no_grad():
+        y, feats = net(x, r0, return_features=True)
+        states, start, L = net.hidden_states(x, r0)
+    assert len(states) == net.config.num_layers + 1 and L == 64
+    for i in range(net.config.num_layers):
+        assert torch.equal(states[i + 1][:, start : start + L], feats[f"blocks.{i}"])
+    assert torch.equal(net.head(states[-1])[:, start : start + L, 0], y)
