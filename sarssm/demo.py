@@ -1,21 +1,28 @@
-"""`sarssm demo` / `make demo`: the whole pipeline, as far as it reaches, on the `demo` preset.
+"""`sarssm demo` / `make demo`: the whole pipeline on the embedded `demo` preset, then a report.
 
-1. simulate the demo products (skipped when the folder already holds them);
-2. the reference processor's point-target quality on the test products;
-3. train the demo teacher (`configs/demo/teacher.yaml`; an interrupted run is resumed, a
-   finished one reused);
-4. focus the held-out test products with the best teacher and compare it with the reference
-   processor (image metrics over whole products, point-target quality side by side);
-5. check that the teacher behaves as a focusing operator on products it never saw
-   (`sarssm.eval.operator`): input scaled by 1e-4..1e4, near ranges outside the training
-   swath, a band 30 dB darker than its surroundings next to the best any operator of the
-   teacher's window can do there;
-6. print where the outputs and figures are, and write `summary.json`.
+Stages (each records a fingerprint of its inputs in out/stages.json):
+1. data: simulate the demo products (`configs/demo/teacher.yaml`, split by product);
+2. new products the models never see: every scene type (`points` too), new seeds;
+3. teacher: train the demo teacher;
+4. students: distil the four demo student presets and train each without distillation (the
+   baseline), plus `demo-tiny` with the earlier pipeline's loss weights and with each learnable
+   projection; two jobs at a time, one thread each (small models train faster that way);
+5. evaluation: `sarssm evaluate` of every model, the reference processor and a pass-through
+   on the held-out test products and the new ones: metrics.json, report.md, figures;
+6. operator checks of the teacher (`sarssm.eval.operator`) on products it never saw.
+
+A finished stage whose inputs are unchanged is reused and reported as such; a stage whose
+inputs changed is deleted and run again; an interrupted training resumes from its last
+checkpoint; `--force` reruns everything.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+import time
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -23,13 +30,41 @@ from typing import Any
 from sarssm.io import atomic_write_text
 
 QUICK = [  # a smoke-sized run (tests, a first look): minutes become seconds
-    "data.simulate.products=6",
-    "data.samples_per_epoch=32",
+    "data.simulate.products=8",
+    "data.samples_per_epoch=256",
     "data.norm_patches=16",
-    "trainer.max_epochs=2",
-    "trainer.figure_every_n_epochs=1",
-    "trainer.progress_bar=false",
+    "trainer.max_epochs=4",
+    "trainer.figure_every_n_epochs=2",
+    "trainer.log_every_n_steps=1",
 ]
+QUICK_STUDENT = [  # distillation from the first epoch, so that quick students differ
+    "data.samples_per_epoch=128",
+    "trainer.max_epochs=3",
+    "trainer.log_every_n_steps=1",
+    "distillation.curriculum_epochs=0",
+]
+STUDENTS = ["demo-standard", "demo-compressed", "demo-tiny", "demo-ultra"]
+# demo-tiny variants: (name, overrides) for the retention and distribution tables
+VARIANTS = [
+    (
+        "demo-tiny-earlier-weights",
+        [
+            "distillation.alpha=0.5",
+            "distillation.beta=0.3",
+            "distillation.gamma=0.2",
+            "distillation.temperature=4.0",
+        ],
+    ),
+    *[
+        (
+            f"demo-tiny-{kind}",
+            ["progressive.enhanced_projections=true", f"progressive.projection_type={kind}"],
+        )
+        for kind in ("linear", "pca_init", "attention")
+    ],
+]
+EVAL_SCENES = ("mixed", "clutter", "points")
+EVAL_SEED = 50_000  # new products: seeds far from the training data's
 
 
 def demo_config_path() -> Path:
@@ -37,135 +72,388 @@ def demo_config_path() -> Path:
     return Path(str(resources.files("sarssm") / "configs" / "demo" / "teacher.yaml"))
 
 
-def run_demo(
-    out: str | Path,
-    config: str | Path | None = None,
-    overrides: list[str] | None = None,
-    quick: bool = False,
-    echo=print,
-) -> dict[str, Any]:
-    """Run the demo into `out`; returns the summary (also written to out/summary.json)."""
-    from sarssm.data.datamodule import SarDataModule
-    from sarssm.data.normalize import ComplexScaler
-    from sarssm.eval.products import evaluate_products
-    from sarssm.models import load_model
-    from sarssm.models import resolve_config as resolve_model
-    from sarssm.train.run import resolve_config, train
-
-    out = Path(out)
-    extra = [f"save_dir={out / 'teacher'}", f"data.path={out / 'data'}"]
-    cfg = resolve_config(
-        config or demo_config_path(), (QUICK if quick else []) + extra + list(overrides or [])
-    )
-
-    echo(f"[1/6] data: {cfg.data.path}")
-    dm = SarDataModule(cfg.data, resolve_model(cfg.model))
-    dm.prepare_data()
-    dm.setup("fit")
-    for split in ("train", "val", "test"):
-        echo(f"      {split}: {len(dm.splits[split])} products")
-
-    echo("[2/6] reference processor, point targets of the test products")
-    reference = reference_table([e.path for e in dm.splits["test"]], echo)
-
-    save_dir = Path(cfg.save_dir)
-    if (save_dir / "metrics.json").is_file():
-        echo(f"[3/6] teacher: reusing the finished run in {save_dir}")
-    else:
-        resume = (save_dir / "checkpoints" / "last.ckpt").is_file()
-        echo(f"[3/6] teacher: {'resuming' if resume else 'training'} -> {save_dir}")
-        train(cfg, resume=resume)
-
-    echo("[4/6] teacher vs reference processor on the held-out test products (whole products)")
-    net = load_model(save_dir / "best")
-    scaler = ComplexScaler.load(save_dir / "best" / "normalization.json")
-    test = evaluate_products(net, [e.path for e in dm.splits["test"]], scaler, cfg.data.loss_margin)
-    print_comparison(test, echo)
-
-    echo("[5/6] teacher as a focusing operator, on products it never saw")
-    checks = operator_checks(net, scaler, [e.path for e in dm.splits["test"]], out, cfg, quick)
-    print_operator_checks(checks, echo)
-    echo("[6/6] distillation: demo-tiny from the teacher, and without it (baseline)")
-    students = distill_students(out, save_dir, cfg, list(overrides or []), quick, config, echo)
-    summary = {
-        "config": str(save_dir / "config.yaml"),
-        "reference_point_targets": reference,
-        "teacher_test_products": test,
-        "teacher_patch_metrics": json.loads((save_dir / "metrics.json").read_text()),
-        "operator_checks": checks,
-        "students": students,
-    }
-    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
-    echo("")
-    echo(f"outputs:  {out}")
-    echo(f"  data:       {cfg.data.path}")
-    echo(f"  teacher:    {save_dir}/best (safetensors + model.yaml + normalization.json)")
-    for name in students:
-        echo(f"  student:    {out / 'students' / name}/final_student_model (and baseline/)")
-    echo(f"  metrics:    {save_dir}/metrics.json, {out}/summary.json")
-    echo(f"  figures:    {save_dir}/figures/")
-    echo(f"  logs:       tensorboard --logdir {save_dir}/logs")
-    return summary
-
-
-STUDENTS = ["demo-tiny"]
-QUICK_STUDENT = [
-    "data.samples_per_epoch=32",
-    "trainer.max_epochs=2",
-    "distillation.curriculum_epochs=1",
-]
-
-
 def student_config_path() -> Path:
     """The demo student config shipped inside the package."""
     return Path(str(resources.files("sarssm") / "configs" / "demo" / "student.yaml"))
 
 
-def distill_students(
-    out: Path, teacher_dir: Path, cfg: Any, overrides: list[str], quick: bool, config, echo
+def fingerprint(inputs: Any) -> str:
+    text = json.dumps(inputs, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass
+class Stages:
+    """out/stages.json: per stage, the fingerprint of its inputs and whether it finished."""
+
+    path: Path
+    force: bool = False
+    echo: Any = print
+    records: dict[str, Any] = field(default_factory=dict)
+    reused: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.path.is_file():
+            self.records = json.loads(self.path.read_text())
+
+    def begin(self, name: str, inputs: Any, folder: Path, product: str) -> str:
+        """'reuse', 'resume' or 'run'; clears `folder` when its inputs changed. `product` is
+        the file (relative to `folder`) whose presence means the stage finished."""
+        fp = fingerprint(inputs)
+        rec = self.records.get(name)
+        same = rec is not None and rec["fingerprint"] == fp
+        if same and rec["done"] and not self.force and (folder / product).exists():
+            self.reused.append(name)
+            return "reuse"
+        if folder.exists() and (not same or self.force):
+            why = "--force" if self.force else "its inputs changed"
+            self.echo(f"      {name}: {why}: removing {folder} and running it again")
+            shutil.rmtree(folder)
+        self.records[name] = {"fingerprint": fp, "done": False}
+        self._save()
+        return "resume" if (folder / "checkpoints" / "last.ckpt").is_file() else "run"
+
+    def finish(self, name: str, seconds: float) -> None:
+        self.records[name].update(done=True, seconds=round(seconds, 1))
+        self._save()
+
+    def fp(self, name: str) -> str:
+        return self.records[name]["fingerprint"]
+
+    def _save(self) -> None:
+        atomic_write_text(self.path, json.dumps(self.records, indent=2))
+
+
+# --- student jobs (run in worker processes) -------------------------------------------------
+@dataclass
+class Job:
+    name: str
+    save_dir: Path
+    overrides: list[str]
+    baseline: bool = False
+
+
+def student_jobs(out: Path, teacher_dir: Path, config: Path, data: Path, quick: bool) -> list[Job]:
+    common = [
+        f"data.path={data}",
+        f"teacher.config={config}",
+        f"teacher.checkpoint={teacher_dir / 'best'}",
+        "trainer.progress_bar=false",
+        "baseline=false",
+        *(QUICK_STUDENT if quick else []),
+    ]
+    jobs = []
+    for preset in STUDENTS:
+        preset_keys = [*common, f"model.preset={preset}"]
+        jobs.append(Job(preset, out / "students" / preset, preset_keys))
+        name = f"{preset}-baseline"
+        jobs.append(Job(name, out / "students" / name, preset_keys, baseline=True))
+    for name, extra in VARIANTS:
+        jobs.append(Job(name, out / "students" / name, [*common, "model.preset=demo-tiny", *extra]))
+    return jobs
+
+
+def job_config(job: Job) -> Any:
+    """The job's resolved distillation config (the baseline's: alpha 1, beta = gamma = 0)."""
+    import dataclasses
+
+    from sarssm.distill.run import baseline_config, resolve_config
+
+    cfg = resolve_config(student_config_path(), job.overrides)
+    if job.baseline:
+        cfg = baseline_config(cfg)
+    return dataclasses.replace(cfg, save_dir=str(job.save_dir))
+
+
+def run_job(job: Job, teacher_overrides: list[str], verbose: bool) -> tuple[str, float]:
+    """One distillation (or baseline) in this process, one torch thread."""
+    import torch
+
+    from sarssm.distill.run import distill
+    from sarssm.progress import set_verbose
+
+    torch.set_num_threads(1)
+    set_verbose(verbose)
+    cfg = job_config(job)
+    resume = (Path(cfg.save_dir) / "checkpoints" / "last.ckpt").is_file()
+    t0 = time.perf_counter()
+
+    def echo(text: str) -> None:
+        if not text.startswith(("resolved configuration", "teacher on held-out")):
+            print(f"      {job.name}: {text}", flush=True)
+
+    distill(cfg, resume=resume, teacher_overrides=teacher_overrides, echo=echo)
+    return job.name, time.perf_counter() - t0
+
+
+def run_students(
+    jobs: list[Job],
+    stages: Stages,
+    teacher_fp: str,
+    teacher_overrides: list[str],
+    workers: int,
+    echo,
+) -> None:
+    """Run every job whose inputs changed or that never finished, `workers` at a time."""
+    from concurrent.futures import ProcessPoolExecutor
+    from multiprocessing import get_context
+
+    from sarssm.config import to_dict
+    from sarssm.progress import is_verbose
+
+    todo = []
+    for job in jobs:
+        inputs = {
+            "config": to_dict(job_config(job)),
+            "teacher": teacher_fp,
+            "teacher_overrides": teacher_overrides,
+        }
+        state = stages.begin(f"student:{job.name}", inputs, job.save_dir, "metrics.json")
+        if state == "reuse":
+            echo(f"      {job.name}: reusing the finished run in {job.save_dir}")
+            continue
+        verb = "resuming" if state == "resume" else "training"
+        echo(f"      {job.name}: {verb} -> {job.save_dir}")
+        todo.append(job)
+    if not todo:
+        return
+    if workers <= 1:
+        for job in todo:
+            name, seconds = run_job(job, teacher_overrides, is_verbose())
+            stages.finish(f"student:{name}", seconds)
+        return
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        futures = [pool.submit(run_job, job, teacher_overrides, is_verbose()) for job in todo]
+        for future in futures:
+            name, seconds = future.result()
+            stages.finish(f"student:{name}", seconds)
+            echo(f"      {name}: done in {seconds:.0f} s")
+
+
+# --- the demo -------------------------------------------------------------------------------
+def run_demo(
+    out: str | Path,
+    config: str | Path | None = None,
+    overrides: list[str] | None = None,
+    quick: bool = False,
+    force: bool = False,
+    workers: int = 2,
+    echo=print,
 ) -> dict[str, Any]:
-    """Distil each demo student (a finished run is reused, an interrupted one resumed)."""
-    from sarssm.distill.run import distill, resolve_config
+    """Run the demo into `out`; returns the summary (also written to out/summary.json)."""
+    from sarssm.config import to_dict
+    from sarssm.data.datamodule import SarDataModule
+    from sarssm.models import resolve_config as resolve_model
+    from sarssm.train.run import resolve_config, train
 
-    teacher_overrides = (QUICK if quick else []) + overrides
-    results = {}
-    for name in STUDENTS:
-        save = out / "students" / name
-        if (save / "metrics.json").is_file():
-            echo(f"      {name}: reusing the finished run in {save}")
-            metrics = json.loads((save / "metrics.json").read_text())
-        else:
-            student = [
-                f"save_dir={save}",
-                f"data.path={cfg.data.path}",
-                f"teacher.config={config or demo_config_path()}",
-                f"teacher.checkpoint={teacher_dir / 'best'}",
-                f"model.preset={name}",
-                "trainer.progress_bar=false",
-                *(QUICK_STUDENT if quick else []),
-            ]
-            scfg = resolve_config(student_config_path(), student)
-            resume = (save / "checkpoints" / "last.ckpt").is_file()
-            quiet = lambda text: None if text.startswith("resolved configuration") else echo(text)  # noqa: E731
-            metrics = distill(scfg, resume=resume, teacher_overrides=teacher_overrides, echo=quiet)
-        for side in ("teacher", "student", "baseline"):
-            m = (metrics.get(side) or {}).get("mean", {})
-            values = ", ".join(
-                f"{k}={m[k]:.3f}"
-                for k in ("nmse_db", "psnr_db", "ssim", "collapse_ratio")
-                if k in m
-            )
-            echo(f"      {name} {side:>8} ({metrics.get(side, {}).get('params')} params): {values}")
-        results[name] = metrics
-    return results
+    started = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    stages = Stages(out / "stages.json", force=force, echo=echo)
+    config = Path(config or demo_config_path())
+    teacher_overrides = [*(QUICK if quick else []), *(overrides or [])]
+    extra = [f"save_dir={out / 'teacher'}", f"data.path={out / 'data'}"]
+    cfg = resolve_config(config, teacher_overrides + extra)
+    mode = "--quick" if quick else "full"
+    echo(f"sarssm demo ({mode}) -> {out}")
+
+    echo("[1/6] data: the demo products")
+    data_dir = Path(cfg.data.path)
+    t0 = time.perf_counter()
+    state = stages.begin("data", to_dict(cfg.data), data_dir, ".")
+    dm = SarDataModule(cfg.data, resolve_model(cfg.model))
+    dm.prepare_data()
+    dm.setup("fit")
+    if state != "reuse":
+        stages.finish("data", time.perf_counter() - t0)
+    else:
+        echo(f"      reusing the products in {data_dir}")
+    for split in ("train", "val", "test"):
+        echo(f"      {split}: {len(dm.splits[split])} products")
+    test_paths = [e.path for e in dm.splits["test"]]
+
+    echo("[2/6] new products the models never see (every scene type, new seeds)")
+    eval_dir = out / "evaluation-data"
+    eval_inputs = {
+        "quick": quick,
+        "scenes": EVAL_SCENES,
+        "seed": EVAL_SEED,
+        "snr_db": cfg.data.simulate.snr_db,
+    }
+    t0 = time.perf_counter()
+    if stages.begin("evaluation-data", eval_inputs, eval_dir, ".") == "reuse":
+        echo(f"      reusing {eval_dir}")
+    else:
+        simulate_new_products(eval_dir, quick, cfg.data.simulate.snr_db)
+        stages.finish("evaluation-data", time.perf_counter() - t0)
+    new_paths = sorted(eval_dir.glob("*.zarr"))
+    echo(f"      {len(new_paths)} products in {eval_dir}")
+
+    save_dir = Path(cfg.save_dir)
+    echo("[3/6] teacher")
+    t0 = time.perf_counter()
+    teacher_inputs = {"config": to_dict(cfg), "data": stages.fp("data")}
+    state = stages.begin("teacher", teacher_inputs, save_dir, "metrics.json")
+    if state == "reuse":
+        echo(f"      reusing the finished run in {save_dir}")
+    else:
+        echo(f"      {'resuming' if state == 'resume' else 'training'} -> {save_dir}")
+        train(cfg, resume=state == "resume")
+        stages.finish("teacher", time.perf_counter() - t0)
+
+    jobs = student_jobs(out, save_dir, config, data_dir, quick)
+    echo(f"[4/6] students: {len(jobs)} runs, {workers} at a time")
+    t0 = time.perf_counter()
+    run_students(jobs, stages, stages.fp("teacher"), teacher_overrides, workers, echo)
+    echo(f"      students: {time.perf_counter() - t0:.0f} s")
+
+    echo("[5/6] evaluation: every model, the reference processor and a pass-through")
+    eval_out = out / "evaluation"
+    specs = [f"teacher={save_dir / 'best'}"] + [
+        f"{job.name}={job.save_dir / 'final_student_model'}" for job in jobs
+    ]
+    inputs = {
+        "models": [stages.fp("teacher")] + [stages.fp(f"student:{j.name}") for j in jobs],
+        "data": [str(p) for p in test_paths + new_paths],
+        "evaluation-data": stages.fp("evaluation-data"),
+    }
+    t0 = time.perf_counter()
+    if stages.begin("evaluation", inputs, eval_out, "metrics.json") == "reuse":
+        echo(f"      reusing {eval_out}")
+        metrics = json.loads((eval_out / "metrics.json").read_text())
+    else:
+        from sarssm.eval.evaluate import run_evaluation
+
+        preface = demo_preface(cfg, quick, test_paths, new_paths)
+        metrics = run_evaluation(
+            specs,
+            test_paths + new_paths,
+            eval_out,
+            teacher="teacher",
+            title=f"sarssm demo ({mode})",
+            preface=preface,
+            echo=lambda *_: None,
+        )
+        stages.finish("evaluation", time.perf_counter() - t0)
+
+    echo("[6/6] the teacher as a focusing operator, on products it never saw")
+    t0 = time.perf_counter()
+    checks_file = out / "operator" / "checks.json"
+    inputs = {"teacher": stages.fp("teacher"), "quick": quick}
+    if stages.begin("operator", inputs, out / "operator", "checks.json") == "reuse":
+        echo(f"      reusing {checks_file}")
+        checks = json.loads(checks_file.read_text())
+    else:
+        checks = run_operator_checks(save_dir, test_paths, out, cfg, quick)
+        atomic_write_text(checks_file, json.dumps(checks, indent=2))
+        stages.finish("operator", time.perf_counter() - t0)
+    print_operator_checks(checks, echo)
+
+    summary = {
+        "mode": mode,
+        "config": str(save_dir / "config.yaml"),
+        "report": str(eval_out / "report.md"),
+        "evaluation": str(eval_out / "metrics.json"),
+        "reused_stages": stages.reused,
+        "stage_seconds": {k: v.get("seconds") for k, v in stages.records.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+        "models": {n: headline(v) for n, v in metrics["models"].items()},
+        "operator_checks": checks,
+    }
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
+    print_summary(metrics, summary, stages, out, echo)
+    return summary
 
 
-def operator_checks(
-    net: Any, scaler: Any, test_paths: list[Path], out: Path, cfg: Any, quick: bool
+def simulate_new_products(folder: Path, quick: bool, snr_db: float | None) -> None:
+    from sarssm.sim.simulate import simulate
+
+    per_scene = 1 if quick else 2
+    for i, scene in enumerate(EVAL_SCENES):
+        simulate(
+            folder,
+            "demo",
+            scene,
+            per_scene,
+            EVAL_SEED + 1000 * i,
+            snr_db=snr_db,
+            progress=False,
+            overwrite=True,
+        )
+
+
+def demo_preface(cfg: Any, quick: bool, test_paths: list[Path], new_paths: list[Path]) -> str:
+    from sarssm.bench import machine_info
+
+    m = machine_info()
+    return (
+        f"Made by `sarssm demo{' --quick' if quick else ''}` on {m.get('cpu_count')} CPU "
+        f"cores ({m.get('platform', '')}), torch {torch_version()}. Products: the "
+        f"{len(test_paths)} held-out test products of the training split and {len(new_paths)} "
+        f"new ones ({', '.join(EVAL_SCENES)}; seeds from {EVAL_SEED}), none seen in training. "
+        "Students: the four demo presets distilled from the teacher, each preset's baseline "
+        "(the same student trained on the ground truth alone, same epochs and data), "
+        "`demo-tiny` with the earlier pipeline's weights (alpha 0.5, beta 0.3, gamma 0.2, T 4) "
+        "and with each learnable projection."
+        + (" **Quick mode: 2 epochs per run, the figures are not the demo's.**" if quick else "")
+    )
+
+
+def headline(v: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "kind",
+        "params",
+        "nmse_db",
+        "psnr_db",
+        "ssim",
+        "collapse_ratio",
+        "pslr_db",
+        "reference_pslr_db",
+        "latency_ms_per_column",
+    )
+    return {k: v.get(k) for k in keys}
+
+
+def print_summary(metrics: dict, summary: dict, stages: Stages, out: Path, echo) -> None:
+    from sarssm.eval.report import demo_targets, fmt
+
+    echo("")
+    echo(
+        f"{'entry':<28} {'params':>7} {'NMSE dB':>8} {'PSNR dB':>8} {'SSIM':>6} "
+        f"{'collapse':>8} {'PSLR dB':>8} {'ms/col':>7}"
+    )
+    for name, v in metrics["models"].items():
+        echo(
+            f"{name:<28} {v['params']:>7,} {fmt(v['nmse_db']):>8} {fmt(v['psnr_db']):>8} "
+            f"{fmt(v['ssim'], 3):>6} {fmt(v['collapse_ratio'], 3):>8} {fmt(v['pslr_db']):>8} "
+            f"{fmt(v['latency_ms_per_column'], 3):>7}"
+        )
+    echo("(whole products less the margins; the reference's NMSE is n/a: it made the ground truth)")
+    echo("")
+    for what, ok, value in demo_targets(metrics, "teacher"):
+        echo(f"{'met    ' if ok else 'NOT MET'}  {what}: {value}")
+    echo("")
+    if stages.reused:
+        echo(f"reused (inputs unchanged): {', '.join(stages.reused)}; --force reruns them")
+    echo(f"took {summary['seconds']:.0f} s")
+    echo(f"report:   {summary['report']} (figures in {out / 'evaluation' / 'figures'})")
+    echo(f"metrics:  {summary['evaluation']}, {out / 'summary.json'}")
+    echo(
+        f"teacher:  {out / 'teacher' / 'best'}; students: {out / 'students'}/*/final_student_model"
+    )
+    echo(f"logs:     .venv/bin/tensorboard --logdir {out}  (or activate .venv first)")
+
+
+def run_operator_checks(
+    teacher_dir: Path, test_paths: list[Path], out: Path, cfg: Any, quick: bool
 ) -> dict[str, Any]:
     """`sarssm.eval.operator` on the test products and on new simulated ones."""
+    from sarssm.data.normalize import ComplexScaler
     from sarssm.eval import operator
+    from sarssm.models import load_model
 
+    net = load_model(teacher_dir / "best")
+    scaler = ComplexScaler.load(teacher_dir / "best" / "normalization.json")
     margin = cfg.data.loss_margin
     near = operator.demo_near_ranges(net.config)
     snr = cfg.data.simulate.snr_db
@@ -173,7 +461,13 @@ def operator_checks(
     return {
         "scale": operator.scale_sweep(net, test_paths, scaler, margin),
         "range": operator.range_sweep(
-            net, scaler, out / "operator", margin, near, products=1 if quick else 2, snr_db=snr
+            net,
+            scaler,
+            out / "operator" / "products",
+            margin,
+            near,
+            products=1 if quick else 2,
+            snr_db=snr,
         ),
         "length": operator.length_sweep(
             net,
@@ -207,48 +501,7 @@ def print_operator_checks(checks: dict[str, Any], echo) -> None:
     )
 
 
-def reference_table(paths: list[Path], echo) -> list[dict[str, Any]]:
-    """Point-target quality of the reference processor (the products' own az)."""
-    from sarssm.data.store import open_product
-    from sarssm.eval.pointtarget import measure_product
+def torch_version() -> str:
+    import torch
 
-    rows = []
-    echo(
-        f"      {'product':<34} {'row':>8} {'col':>4} {'IRW/th':>7} {'PSLR dB':>8} "
-        f"{'ISLR dB':>8} {'phase':>8} {'pos':>7}"
-    )
-    for path in paths:
-        for q in measure_product(open_product(path)):
-            rows.append({"product": Path(path).name, **q})
-            if q.get("irw_ratio") is None:
-                continue
-            echo(
-                f"      {Path(path).name[:34]:<34} {q['row']:>8.2f} {q['col']:>4d} "
-                f"{q['irw_ratio']:>7.3f} {q['pslr_db']:>8.2f} {q['islr_db']:>8.2f} "
-                f"{q['phase_error_rad']:>+8.4f} {q['position_error_samples']:>+7.3f}"
-            )
-    return rows
-
-
-def print_comparison(result: dict[str, Any], echo) -> None:
-    for scene, mean in [("all", result["mean"]), *result["by_scene"].items()]:
-        values = ", ".join(f"{k}={v:.3f}" for k, v in mean.items() if k != "products")
-        echo(f"      {scene:>8} ({mean['products']} products): {values}")
-    echo(
-        f"      {'product':<34} {'row':>8} {'col':>4} {'PSLR model':>10} {'PSLR ref':>9} "
-        f"{'IRW model':>9} {'IRW ref':>8} {'phase model':>11}"
-    )
-    for product in result["products"]:
-        for t in product["point_targets"]:
-            m, r = t["model"], t["reference"]
-            if m["error"] or r["error"]:
-                echo(
-                    f"      {product['product'][:34]:<34} {t['row']:>8.2f} {t['col']:>4d} "
-                    f"not measurable: {m['error'] or r['error']}"
-                )
-                continue
-            echo(
-                f"      {product['product'][:34]:<34} {t['row']:>8.2f} {t['col']:>4d} "
-                f"{m['pslr_db']:>10.2f} {r['pslr_db']:>9.2f} {m['irw_samples']:>9.3f} "
-                f"{r['irw_samples']:>8.3f} {m['phase_error_rad']:>+11.4f}"
-            )
+    return torch.__version__

@@ -3,6 +3,9 @@
 A subcommand module defines `register(subparsers)`, which adds its parser and sets
 `func=run` on it. Modules import the heavy packages (torch, zarr) inside `run`, so that
 `sarssm --help` stays fast.
+
+Every long flag is accepted with dashes and with underscores (`--save-dir`, `--save_dir`), and
+`key=value` config overrides may stand before, between or after the flags.
 """
 
 from __future__ import annotations
@@ -15,17 +18,52 @@ from sarssm import __version__
 from sarssm.errors import SarssmError
 
 # Subcommand modules under sarssm.cli, in the order `sarssm --help` lists them.
-COMMANDS = ["simulate", "inspect", "models", "train", "distill", "diagnose", "demo"]
+COMMANDS = [
+    "simulate",
+    "inspect",
+    "models",
+    "train",
+    "distill",
+    "evaluate",
+    "diagnose",
+    "demo",
+]
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Appends '(default: X)' to a flag's help where X says something (not None or False)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+            or isinstance(action, (argparse._HelpAction, argparse._VersionAction))
+        ):
+            return text
+        return f"{text} (default: {default})"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the help formatter above on every subcommand."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The full `sarssm` parser with every available subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="sarssm",
         description="Train complex-valued SSMs that focus SAR data; simulate and inspect products.",
+        epilog="Flags take dashes or underscores (--save-dir or --save_dir); key=value "
+        "overrides may come before or after them. `sarssm COMMAND --help` for each command.",
     )
     parser.add_argument("--version", action="version", version=f"sarssm {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in COMMANDS:
         try:
             module = importlib.import_module(f"sarssm.cli.{name}")
@@ -34,16 +72,67 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # subcommand not part of this build yet
             raise
         module.register(sub)
+    for command in sub.choices.values():
+        command.add_argument(
+            "--verbose", action="store_true", help="show Lightning's own messages as well"
+        )
     return parser
+
+
+def subcommand_parsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    """Subcommand name -> its parser."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def normalise_flags(argv: list[str], known: set[str]) -> list[str]:
+    """Spell each long flag as the parser knows it: `--save_dir` -> `--save-dir` and back."""
+    out = []
+    for i, token in enumerate(argv):
+        if token == "--":
+            return out + argv[i:]
+        if token.startswith("--") and len(token) > 2:
+            name, eq, value = token.partition("=")
+            if name not in known:
+                for other in (name.replace("_", "-"), "--" + name[2:].replace("-", "_")):
+                    if other in known:
+                        name = other
+                        break
+            token = name + eq + value
+        out.append(token)
+    return out
+
+
+def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """Parse with both flag spellings and `key=value` overrides anywhere after the command."""
+    commands = subcommand_parsers(parser)
+    at = next((i for i, t in enumerate(argv) if t in commands), None)
+    if at is None:
+        return parser.parse_args(argv)
+    command = commands[argv[at]]
+    rest = normalise_flags(argv[at + 1 :], set(command._option_string_actions))
+    args, extra = parser.parse_known_args([*argv[: at + 1], *rest])
+    if extra:
+        overrides = [t for t in extra if "=" in t and not t.startswith("-")]
+        if len(overrides) < len(extra) or not hasattr(args, "overrides"):
+            bad = [t for t in extra if t not in overrides or not hasattr(args, "overrides")]
+            command.error(f"unrecognized arguments: {' '.join(bad)}")
+        args.overrides = [*(args.overrides or []), *overrides]
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sarssm` console script; returns the process exit code."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, list(sys.argv[1:] if argv is None else argv))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    from sarssm.progress import set_verbose
+
+    set_verbose(bool(getattr(args, "verbose", False)))
     try:
         result = args.func(args)
     except SarssmError as exc:

@@ -64,6 +64,7 @@ def evaluate_product(
         {"row": m["row"], "col": m["col"], "model": m, "reference": r}
         for m, r in zip(model, reference, strict=True)
     ]
+    out["distribution"] = {k[5:]: v for k, v in metrics.items() if k.startswith("dist/")}
     out["point_targets"] = targets
     return out
 

@@ -139,13 +139,17 @@ def check_run_dir(save_dir: Path, resume: bool, flag: str) -> Path:
     return ckpt_dir
 
 
-def fit(module, datamodule, config: Any, callbacks: list, resume: bool):
+def fit(module, datamodule, config: Any, callbacks: list, resume: bool, label: str = ""):
     """Build the Trainer from `config.trainer` and `config.logging`, fit (from last.ckpt when
-    resuming) and keep the CSV log's earlier rows; returns the Trainer."""
+    resuming) and keep the CSV log's earlier rows; returns the Trainer. Progress: a bar in a
+    terminal (`trainer.progress_bar`), else one line per epoch headed by `label`."""
     import lightning as L
+
+    from sarssm.train.progress import progress_callbacks
 
     save_dir = Path(config.save_dir)
     tc = config.trainer
+    shown, bar = progress_callbacks(tc.progress_bar, label or save_dir.name)
     trainer = L.Trainer(
         max_epochs=tc.max_epochs,
         accelerator=tc.accelerator,
@@ -157,10 +161,10 @@ def fit(module, datamodule, config: Any, callbacks: list, resume: bool):
         log_every_n_steps=tc.log_every_n_steps,
         limit_val_batches=tc.limit_val_batches,
         deterministic=tc.deterministic,
-        enable_progress_bar=tc.progress_bar,
+        enable_progress_bar=bar,
         enable_model_summary=False,
         logger=_loggers(config, save_dir),
-        callbacks=callbacks,
+        callbacks=[*callbacks, *shown],
         default_root_dir=save_dir,
     )
     csv_log = save_dir / "logs" / "csv" / "metrics.csv"
