@@ -1,33 +1,91 @@
+"""`sarssm demo --quick` end to end, and the stage bookkeeping that decides what reruns."""
+
 import json
+import math
 
-from sarssm.demo import run_demo
+import pytest
+
+from sarssm.demo import STUDENTS, VARIANTS, Stages, run_demo
+from sarssm.eval.evaluate import ENTRY_KEYS as REQUIRED
+
+SECTIONS = (
+    "## All metrics",
+    "## Targets",
+    "## Patch windows",
+    "## By scene type",
+    "## Point targets",
+    "## Compression",
+    "## Information retention",
+    "## Distribution preservation",
+    "## Figures",
+)
 
 
-def test_quick_demo_runs_every_stage_and_reuses_a_finished_run(tmp_path):
+@pytest.fixture(scope="module")
+def quick_demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo") / "demo"
     lines: list[str] = []
-    summary = run_demo(tmp_path / "demo", quick=True, echo=lines.append)
+    summary = run_demo(out, quick=True, echo=lines.append)
+    return out, summary, lines
+
+
+def test_quick_demo_writes_a_complete_report_with_finite_metrics(quick_demo):
+    out, summary, lines = quick_demo
     text = "\n".join(lines)
-    stages = ("[1/6] data", "[2/6] reference", "[3/6] teacher", "[4/6] teacher", "[5/6] teacher")
-    stages += ("[6/6] distillation",)
-    for stage in stages:
-        assert stage in text
-    assert (tmp_path / "demo" / "teacher" / "best" / "model.safetensors").is_file()
-    saved = json.loads((tmp_path / "demo" / "summary.json").read_text())
-    assert saved["teacher_test_products"]["mean"]["products"] >= 1
-    assert set(saved["teacher_test_products"]["by_scene"]) <= {"mixed", "clutter"}
-    assert summary["reference_point_targets"] == saved["reference_point_targets"]
-    checks = saved["operator_checks"]
-    assert [c["scale"] for c in checks["scale"]] == [1e-4, 1e-2, 1.0, 1e2, 1e4]
-    spread = [c["nmse_db"] for c in checks["scale"]]
-    assert max(spread) - min(spread) < 0.1  # even a barely trained teacher is scale-free
-    assert {c["where"] for c in checks["range"]} == {"below_swath", "mid_swath", "above_swath"}
-    assert [c["rows"] for c in checks["length"]] == [256, 1024]
-    assert checks["dark_band"]["gap_rows"] > 0
-    student = saved["students"]["demo-tiny"]
-    for side in ("teacher", "student", "baseline"):
-        assert student[side]["mean"]["products"] >= 1, side
-    final = tmp_path / "demo" / "students" / "demo-tiny" / "final_student_model"
-    assert (final / "model.safetensors").is_file()
-    lines.clear()
-    run_demo(tmp_path / "demo", quick=True, echo=lines.append)
-    assert sum("reusing the finished run" in line for line in lines) == 2
+    for n in range(1, 7):
+        assert f"[{n}/6]" in text
+    metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
+    names = ["teacher"] + [n for p in STUDENTS for n in (p, f"{p}-baseline")]
+    names += [n for n, _ in VARIANTS] + ["reference", "pass-through"]
+    assert list(metrics["models"]) == names
+    for name, entry in metrics["models"].items():
+        for key in REQUIRED:
+            value = entry[key]
+            if name == "reference" and key in ("nmse_db", "psnr_db"):
+                assert value is None  # it made the ground truth: exact, -inf dB error
+                continue
+            assert value is not None and math.isfinite(value), (name, key)
+        assert set(entry["by_scene"]) == {"mixed", "clutter", "points"}, name
+    report = (out / "evaluation" / "report.md").read_text()
+    for section in SECTIONS:
+        assert section in report, section
+    assert "**Quick mode" in report
+    for rel in metrics["figures"].values():
+        assert (out / "evaluation" / rel).is_file()
+    assert summary["report"] == str(out / "evaluation" / "report.md")
+    assert "report:" in text
+    retention = [r for r in report.splitlines() if r.startswith("| demo-tiny-")]
+    for kind in ("linear", "pca_init", "attention"):
+        assert any(f"| {kind} |" in r for r in retention), kind
+
+
+def test_rerun_reuses_every_stage_and_says_so(quick_demo):
+    out, _, _ = quick_demo
+    lines: list[str] = []
+    summary = run_demo(out, quick=True, echo=lines.append)
+    stages = json.loads((out / "stages.json").read_text())
+    assert set(summary["reused_stages"]) == set(stages)
+    assert any(line.startswith("reused (inputs unchanged)") for line in lines)
+    assert not any("training ->" in line for line in lines)
+
+
+def test_stages_rerun_when_inputs_change_and_resume_when_interrupted(tmp_path):
+    messages: list[str] = []
+    stages = Stages(tmp_path / "stages.json", echo=messages.append)
+    folder = tmp_path / "teacher"
+    assert stages.begin("teacher", {"epochs": 2}, folder, "metrics.json") == "run"
+    folder.mkdir()
+    (folder / "metrics.json").write_text("{}")
+    stages.finish("teacher", 1.0)
+    again = Stages(tmp_path / "stages.json", echo=messages.append)  # a later invocation
+    assert again.begin("teacher", {"epochs": 2}, folder, "metrics.json") == "reuse"
+    assert again.reused == ["teacher"]
+    # --quick then the full demo: other inputs, so the old run is removed, not reported
+    assert again.begin("teacher", {"epochs": 30}, folder, "metrics.json") == "run"
+    assert not folder.exists() and "inputs changed" in messages[-1]
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.ckpt").write_text("")
+    assert again.begin("teacher", {"epochs": 30}, folder, "metrics.json") == "resume"
+    forced = Stages(tmp_path / "stages.json", force=True, echo=messages.append)
+    assert forced.begin("teacher", {"epochs": 30}, folder, "metrics.json") == "run"
+    assert not folder.exists() and "--force" in messages[-1]

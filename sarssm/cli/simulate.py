@@ -11,6 +11,16 @@ from __future__ import annotations
 import argparse
 
 
+def optional_float(text: str) -> float | None:
+    """A number, or `none` (no value)."""
+    if text.strip().lower() in ("none", "null", "off"):
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or 'none', got {text!r}") from None
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "simulate",
@@ -23,15 +33,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     parser.add_argument("--preset", default="demo", help="geometry preset: demo or s1-stripmap")
-    parser.add_argument(
-        "--scene", default="mixed", help="scene: points, clutter, image or mixed (default mixed)"
-    )
+    parser.add_argument("--scene", default="mixed", help="scene: points, clutter, image or mixed")
     parser.add_argument("--products", type=int, default=1, help="number of products (>= 1)")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--seed", type=int, default=0, help="seed of the first product")
     parser.add_argument("--image", default=None, help="image file (PNG/JPEG/.npy), scene image")
     parser.add_argument(
-        "--snr-db", type=float, default=None, help="thermal noise: SNR of rc in dB (none: no noise)"
+        "--snr-db",
+        type=optional_float,
+        default=None,
+        help="thermal noise: SNR of rc in dB, or none for no noise (default: none)",
     )
     parser.add_argument(
         "--targets", type=int, default=None, help="point targets per product (points, mixed)"

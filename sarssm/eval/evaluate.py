@@ -29,6 +29,10 @@ import numpy as np
 
 from sarssm.errors import ConfigError, ProductError
 
+# What every entry of metrics.json holds at least (docs/evaluation.md lists the rest).
+ENTRY_KEYS = ("params", "macs_per_sample", "nmse_db", "psnr_db", "ssim", "coherence", "pslr_db",
+              "irw_ratio", "islr_db", "phase_error_rad", "collapse_ratio",
+              "latency_ms_per_column")  # fmt: skip
 IMAGE_KEYS = ("nmse_db", "coherence", "psnr_db", "ssim", "collapse_ratio")
 POINT_KEYS = ("pslr_db", "irw_ratio", "islr_db", "phase_error_rad")
 PATCH_ROWS = 1000  # the earlier pipeline's patch length
@@ -60,8 +64,9 @@ def model_folder(path: str | Path) -> Path:
     for leaf in MODEL_LEAVES:
         if (path / leaf / "model.yaml").is_file():
             return path / leaf
+    leaves = ", ".join(leaf + "/" for leaf in MODEL_LEAVES)
     raise ConfigError(
-        f"--model {path}: no model.yaml there or in {', '.join(leaf + '/' for leaf in MODEL_LEAVES)} "
+        f"--model {path}: no model.yaml there or in {leaves} "
         "(pass a model folder written by `sarssm train` or `sarssm distill`)"
     )
 

@@ -60,16 +60,22 @@ class ExportCallback(L.Callback):
 
 
 class FigureCallback(L.Callback):
-    """Every n epochs: amplitude (dB) of input, target and prediction of the first validation
-    batch, one column per sequence, saved as PNG (and to TensorBoard when it is the logger)."""
+    """Every n epochs: amplitude (dB) of input, target, prediction and error of the validation
+    batch with the brightest target (a point target when the split has one), one column per
+    sequence, saved as PNG (and to TensorBoard when it is the logger)."""
 
     def __init__(self, out_dir: Path, every_n_epochs: int) -> None:
         self.out_dir = Path(out_dir)
         self.every = int(every_n_epochs)
         self._batch: dict[str, torch.Tensor] | None = None
+        self._peak = -1.0
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, *_) -> None:
-        if batch_idx == 0 and not trainer.sanity_checking:
+        if trainer.sanity_checking:
+            return
+        peak = float(batch["y"].abs().max())
+        if peak > self._peak:
+            self._peak = peak
             self._batch = {k: v[:32].detach().cpu() for k, v in batch.items()}
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -85,38 +91,44 @@ class FigureCallback(L.Callback):
             r0 = self._batch.get("slant_range")
             pred = pl_module.net(self._batch["x"].to(pl_module.device), r0).cpu()
         path = self.out_dir / f"val_epoch{epoch:04d}.png"
+        y = self._batch["y"]
         figure = save_amplitude_figure(
-            [self._batch["x"][..., self._batch["x"].shape[-1] // 2], self._batch["y"], pred],
-            ["input (centre column)", "target (az)", "prediction"],
+            [self._batch["x"][..., self._batch["x"].shape[-1] // 2], y, pred, pred - y],
+            ["input (centre column)", "target (az)", "prediction", "error"],
             path,
-            f"epoch {epoch}",
+            f"epoch {epoch}: the validation batch with the brightest target",
         )
         experiment = getattr(trainer.logger, "experiment", None)
         if figure is not None and hasattr(experiment, "add_figure"):
             experiment.add_figure("val/amplitude", figure, global_step=trainer.global_step)
-        self._batch = None
+        self._batch, self._peak = None, -1.0
 
 
 def save_amplitude_figure(
     images: list[torch.Tensor], titles: list[str], path: Path, suptitle: str = ""
 ):
-    """Amplitude in dB of each [B, L] complex array (azimuth down, sequences across); PNG."""
+    """Amplitude in dB of each [B, L] complex array (azimuth down, sequences across), relative
+    to the target's peak (the input to its own), one colour scale and a colour bar; PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(images), figsize=(4 * len(images), 5), squeeze=False)
+    fig, axes = plt.subplots(1, len(images), figsize=(3.5 * len(images) + 1, 5), squeeze=False)
     ref = float(images[1].abs().max()) if len(images) > 1 else 1.0
+    shown = None
     for ax, image, title in zip(axes[0], images, titles, strict=True):
         amp = image.abs().numpy().T  # [L, B]
         db = 20 * np.log10(amp / (amp.max() if title.startswith("input") else ref) + 1e-6)
-        ax.imshow(db, aspect="auto", cmap="gray", vmin=-50, vmax=0, interpolation="nearest")
+        shown = ax.imshow(db, aspect="auto", cmap="gray", vmin=-50, vmax=0, interpolation="nearest")
         ax.set_title(title)
         ax.set_xlabel("sequence (range column)")
         ax.set_ylabel("azimuth sample")
     fig.suptitle(suptitle)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.92, 1))
+    fig.colorbar(shown, cax=fig.add_axes((0.93, 0.12, 0.015, 0.76))).set_label(
+        "dB re target peak (input: its own)"
+    )
     save_png(fig, path)
     plt.close(fig)
     return fig
