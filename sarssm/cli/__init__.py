@@ -26,6 +26,10 @@ COMMANDS = [
     "distill",
     "evaluate",
     "diagnose",
+    "focus",
+    "export",
+    "quantize",
+    "benchmark",
     "demo",
 ]
 

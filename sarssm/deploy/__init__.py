@@ -1,0 +1,1 @@
+"""Deployment of LTI students: line-by-line streaming, whole-product focusing, export."""
