@@ -28,8 +28,8 @@ def available() -> bool:
 
 
 def _line_step(
-    slot, line, ring_r, ring_i, taps_r, taps_i, win, dA, dB, Cm, D, mix, head, state_r, state_i, out,
-    xf_r, xf_i, u_r, u_i, s_r, s_i,
+    slot, line, ring_r, ring_i, taps_r, taps_i, win, dA, dB, Cm, D, mix, head,
+    state_r, state_i, out, xf_r, xf_i, u_r, u_i, s_r, s_i,
 ):  # fmt: skip
     """One line: `line` [2 W] float32 (interleaved complex64) -> `out` [2 W] float32.
 

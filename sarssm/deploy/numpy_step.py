@@ -84,7 +84,8 @@ class Stream:
                 np.multiply(self.taps[j], row[i : i + W], out=self.tmp_w)
                 self.xf[i] += self.tmp_w
         np.matmul(self.W_in, self.xf, out=self.u)  # [H, W]
-        for x, dA, dB, C, D, mix in zip(self.state, self.dA, self.dB, self.C, self.D, self.mix):
+        layers = zip(self.state, self.dA, self.dB, self.C, self.D, self.mix, strict=True)
+        for x, dA, dB, C, D, mix in layers:
             x *= dA  # x <- dA x + dB u, in place
             np.multiply(dB, self.u[:, None, :], out=self.tmp)
             x += self.tmp
