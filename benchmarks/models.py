@@ -32,6 +32,7 @@ import torch
 
 from sarssm.bench import median_seconds, write_report
 from sarssm.models import build_model, count_parameters, macs_per_sample, preset_names
+from sarssm.models.config import parse_variant
 from sarssm.models.cost import data_stats
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -130,19 +131,6 @@ def print_table(rows: list[dict[str, Any]]) -> None:
             f"{_fmt(r['line_us_per_line'], '.1f'):>9} {r['train_ms']:>9.1f} "
             f"{r['train_batch']:>5}"
         )
-
-
-def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
-    """'demo-teacher:selectivity=gate,model_dim=8' -> ('demo-teacher', {...}): a preset and
-    config overrides, so a variant (the demo teacher's gate) is timed beside the presets."""
-    from sarssm.config import parse_override
-
-    name, _, rest = spec.partition(":")
-    overrides = {}
-    for item in filter(None, rest.split(",")):
-        keys, value = parse_override(item)
-        overrides[".".join(keys)] = value
-    return name, overrides
 
 
 # The demo teacher config trains demo-teacher with the gate: time it beside the presets.

@@ -112,6 +112,94 @@ def write_product(
     return path
 
 
+class ProductWriter:
+    """A product written block by block, atomically: arrays of known shape are created empty,
+    filled by `write` in any order, and the group is renamed into place only when the `with`
+    block ends without an exception (`sarssm.io.atomic_dir`); on an exception the temporary
+    folder is removed and nothing appears under `path` (an existing product stays as it was).
+
+        with ProductWriter(path, overwrite=False) as out:
+            out.create("az", (rows, cols))
+            for rows, cols, block in blocks:
+                out.write("az", block, rows, cols)
+            out.attrs.update(attrs)
+
+    Regions never written read as zeros (Zarr's fill value).
+    """
+
+    def __init__(self, path: str | Path, overwrite: bool = False, zarr_format: int = 3) -> None:
+        if zarr_format not in (2, 3):
+            raise ConfigError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
+        self.path = Path(path)
+        self.overwrite = bool(overwrite)
+        self.zarr_format = zarr_format
+        self.attrs: dict[str, Any] = {}
+        self._group: Any = None
+        self._arrays: dict[str, Any] = {}
+        self._context: Any = None
+        self.tmp: Path | None = None  # the temporary folder while open
+
+    def __enter__(self) -> ProductWriter:
+        import zarr
+
+        if self.path.exists() and not self.overwrite:
+            raise ProductError(f"{self.path} already exists (overwrite to replace it)")
+        self._context = atomic_dir(self.path, overwrite=self.overwrite)
+        self.tmp = self._context.__enter__()
+        try:
+            self._group = zarr.open_group(
+                store=str(self.tmp), mode="w", zarr_format=self.zarr_format
+            )
+        except BaseException as exc:
+            self._context.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    def create(
+        self,
+        name: str,
+        shape: tuple[int, int],
+        dtype: Any = np.complex64,
+        chunks: tuple[int, int] | None = None,
+    ) -> None:
+        """An empty [rows, cols] complex array `name` (chunks default `chunks_for(shape)`)."""
+        if self._group is None:
+            raise ConfigError(f"{self.path}: ProductWriter.create outside its `with` block")
+        if name not in LEVELS:
+            raise ConfigError(f"{self.path}: array name {name!r} is not one of {list(LEVELS)}")
+        shape = tuple(int(s) for s in shape)
+        if len(shape) != 2 or min(shape) < 1:
+            raise ConfigError(f"{self.path}: array {name!r} must be 2-D and non-empty, got {shape}")
+        if not np.issubdtype(np.dtype(dtype), np.complexfloating):
+            raise ConfigError(f"{self.path}: array {name!r} must be complex, got dtype {dtype}")
+        self._arrays[name] = self._group.create_array(
+            name, shape=shape, chunks=tuple(chunks or chunks_for(shape)), dtype=np.dtype(dtype)
+        )
+
+    def write(
+        self, name: str, block: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)
+    ) -> None:
+        """Write `block` into rows x cols of array `name` (created first)."""
+        if self._group is None:
+            raise ConfigError(f"{self.path}: ProductWriter.write outside its `with` block")
+        if name not in self._arrays:
+            raise ConfigError(f"{self.path}: array {name!r} was not created")
+        self._arrays[name][rows, cols] = block
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> bool:
+        context, self._context = self._context, None
+        try:
+            if kind is None:
+                self._group.attrs.update(_json_safe(dict(self.attrs), "attrs"))
+        except BaseException as error:  # attributes JSON cannot store: discard the product
+            context.__exit__(type(error), error, error.__traceback__)
+            raise
+        finally:
+            self._group, self._arrays = None, {}
+        context.__exit__(kind, exc, tb)
+        return False
+
+
 class Product:
     """A product opened lazily: metadata now, array data only when read."""
 

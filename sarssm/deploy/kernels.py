@@ -1,14 +1,16 @@
-"""Fused numba kernel of one streamed azimuth line (float32, real and imaginary parts apart).
+"""Fused numba kernels of one streamed azimuth line (float32, real and imaginary parts apart).
 
 Symbols: K = 2J + 1 pre-filter taps, C input channels, k range neighbours, Ly layers, H width,
 N modes, W columns, TW columns of a tile.
 
-The line is processed tile by tile: for TW columns at a time, pre-filter, input projection,
-every block and the head run with the tile's intermediates ([C + 2H, TW] floats) in L1, so
-the only memory traffic is the state itself (read and written once per line), the taps and
-the pre-filter's ring buffer. Every inner loop runs over contiguous columns, which LLVM
-vectorises. Arithmetic is the float32 complex arithmetic of the numpy reference
-(`numpy_step.Stream`) written out in real and imaginary parts.
+A line is processed in two passes. The pre-filter (`fir`) runs over whole rows: for each tap
+it streams one row of taps and one row of the ring of past lines. Then, tile by tile, the
+input projection, every block and the head run on TW columns with the tile's intermediates
+([2 H, TW] floats) in L1/L2, reading and writing the tile's recurrent state, one contiguous
+block, once. Every inner loop runs over contiguous columns, which LLVM vectorises; real and
+imaginary parts are separate arrays (one interleaved state array ran 3.5x slower: LLVM could
+not prove the two halves do not alias). Arithmetic is the float32 complex arithmetic of the
+numpy reference (`numpy_step.Stream`) written out in real and imaginary parts.
 """
 
 from __future__ import annotations
@@ -27,27 +29,20 @@ def available() -> bool:
     return njit is not None
 
 
-def _line_step(
-    slot, line, ring_r, ring_i, taps_r, taps_i, win, dA, dB, Cm, D, mix, head,
-    state_r, state_i, out, xf_r, xf_i, u_r, u_i, s_r, s_i,
-):  # fmt: skip
-    """One line: `line` [2 W] float32 (interleaved complex64) -> `out` [2 W] float32.
+def _fir(slot, line, ring_r, ring_i, taps_r, taps_i, xf_r, xf_i):
+    """A per-column causal FIR over a ring of past lines, whole rows at a time.
 
-    ring [K, W + 2k] (slot = t mod K holds x[t]); taps [K, W]; win [2, H, C]; dA, dB, Cm
-    [2, Ly, H, N]; D [2, Ly, H]; mix [2, Ly, H, H]; head [2, H] (index 0 real, 1 imaginary);
-    state_r, state_i [tiles, Ly, H, N, TW] (each tile's state one contiguous block, read and
-    written in order); scratch xf [C, W], u, s [H, TW].
+    Writes `line` [2 W] (interleaved complex64) into ring slot `slot` (= t mod K; ring
+    [K, W + 2k], k zero columns at each edge), then xf[i, w] = sum_j taps[j, w]
+    x[t - j, w - k + i] for the C = xf.shape[0] channels i (the column's range neighbours).
     """
     K, Wp = ring_r.shape
     W = taps_r.shape[1]
     k = (Wp - W) // 2
-    Ly, H, N = dA.shape[1], dA.shape[2], dA.shape[3]
-    C = win.shape[2]
-    TW = state_r.shape[4]
+    C = xf_r.shape[0]
     for w in range(W):
         ring_r[slot, k + w] = line[2 * w]
         ring_i[slot, k + w] = line[2 * w + 1]
-    # pre-filter, whole rows at a time: xf[i, w] = sum_j g_w[j] x[t - j, w - k + i]
     for i in range(C):
         for w in range(W):
             xf_r[i, w] = 0.0
@@ -66,6 +61,28 @@ def _line_step(
             for w in range(W):
                 a_r[w] += g_r[w] * v_r[w] - g_i[w] * v_i[w]
                 a_i[w] += g_r[w] * v_i[w] + g_i[w] * v_r[w]
+
+
+_jit = njit(cache=True, nogil=True, error_model="numpy") if njit else None
+fir = _jit(_fir) if _jit else None
+
+
+def _line_step(
+    slot, line, ring_r, ring_i, taps_r, taps_i, win, dA, dB, Cm, D, mix, head,
+    state_r, state_i, out, xf_r, xf_i, u_r, u_i, s_r, s_i,
+):  # fmt: skip
+    """One line: `line` [2 W] float32 (interleaved complex64) -> `out` [2 W] float32.
+
+    ring [K, W + 2k] (slot = t mod K holds x[t]); taps [K, W]; win [2, H, C]; dA, dB, Cm
+    [2, Ly, H, N]; D [2, Ly, H]; mix [2, Ly, H, H]; head [2, H] (index 0 real, 1 imaginary);
+    state_r, state_i [tiles, Ly, H, N, TW] (each tile's state one contiguous block, read and
+    written in order); scratch xf [C, W], u, s [H, TW].
+    """
+    W = taps_r.shape[1]
+    Ly, H, N = dA.shape[1], dA.shape[2], dA.shape[3]
+    C = win.shape[2]
+    TW = state_r.shape[4]
+    fir(slot, line, ring_r, ring_i, taps_r, taps_i, xf_r, xf_i)
     for tile in range(state_r.shape[0]):
         w0 = tile * TW
         n_w = min(TW, W - w0)
@@ -137,7 +154,7 @@ def _line_step(
             out[2 * (w0 + w) + 1] = yi
 
 
-line_step = njit(cache=True, nogil=True, error_model="numpy")(_line_step) if njit else None
+line_step = _jit(_line_step) if _jit else None
 
 
 def split(z: np.ndarray) -> np.ndarray:

@@ -116,6 +116,7 @@ def minimum_bytes(arrays: dict[str, np.ndarray], columns: int) -> dict[str, int]
     }
 
 
+@torch.no_grad()
 def composite_kernel(model: Any, length: int) -> np.ndarray:
     """Impulse response [C, length] complex128 of the stack after the pre-filter: the raw
     causal output r[t] = sum_j sum_c kernel[c, j] x'_c[t - j] of an LTI model, computed in

@@ -84,23 +84,37 @@ def range_shift(
     out = np.empty_like(x_rd)
     for c0 in range(0, M, BLOCK_COLUMNS):
         c1 = min(M, c0 + BLOCK_COLUMNS)
-        lo, hi = max(0, c0 - CONTEXT_COLUMNS), min(M, c1 + CONTEXT_COLUMNS)
-        width = hi - lo
-        length = int(sfft.next_fast_len(2 * width - 1))
+        lo, hi = block_context(c0, c1, M)
         centre = geometry.slant_range(cols[0] + 0.5 * (c0 + c1 - 1))
-        delta = migration_bins(geometry, f, centre)  # [n] bins
-        lags = np.arange(-(width - 1), width)  # j = m - k
-        real = x_rd.real.dtype
-        kernel = _sinc_kernel(b, lags, sign * delta, real)  # [n, 2W-1]
-        wrapped = np.zeros((n, length), dtype=real)  # lag j at index j mod L
-        wrapped[:, :width] = kernel[:, width - 1 :]
-        if width > 1:
-            wrapped[:, length - (width - 1) :] = kernel[:, : width - 1]
-        spec = sfft.fft(x_rd[:, lo:hi], n=length, axis=1)  # [n, L]
-        spec *= sfft.fft(wrapped, axis=1)
-        seg = sfft.ifft(spec, axis=1)
+        seg = _shift_window(x_rd[:, lo:hi], geometry, f, b, sign, centre)
         out[:, c0:c1] = seg[:, c0 - lo : c1 - lo]
     return out
+
+
+def block_context(c0: int, c1: int, n_cols: int) -> tuple[int, int]:
+    """(lo, hi): the columns lo..hi-1 that RCMC of columns c0..c1-1 of an n_cols-wide block
+    reads (`CONTEXT_COLUMNS` on each side, clipped to the block)."""
+    return max(0, c0 - CONTEXT_COLUMNS), min(n_cols, c1 + CONTEXT_COLUMNS)
+
+
+def _shift_window(
+    window: np.ndarray, geometry: Geometry, f: np.ndarray, b: float, sign: float, centre: float
+) -> np.ndarray:
+    """The range shift of one block and its context, window [n, W] -> [n, L >= 2W - 1]:
+    column j of the result is output column j of the window (linear convolution, no wrap)."""
+    n, width = window.shape
+    length = int(sfft.next_fast_len(2 * width - 1))
+    delta = migration_bins(geometry, f, centre)  # [n] bins
+    lags = np.arange(-(width - 1), width)  # j = m - k
+    real = window.real.dtype
+    kernel = _sinc_kernel(b, lags, sign * delta, real)  # [n, 2W-1]
+    wrapped = np.zeros((n, length), dtype=real)  # lag j at index j mod L
+    wrapped[:, :width] = kernel[:, width - 1 :]
+    if width > 1:
+        wrapped[:, length - (width - 1) :] = kernel[:, : width - 1]
+    spec = sfft.fft(window, n=length, axis=1)  # [n, L]
+    spec *= sfft.fft(wrapped, axis=1)
+    return sfft.ifft(spec, axis=1)
 
 
 def _sinc_kernel(b: float, lags: np.ndarray, shift: np.ndarray, dtype: Any) -> np.ndarray:
@@ -148,8 +162,12 @@ def azimuth_compress(rcmc: np.ndarray, geometry: Geometry, cols: Any = None) -> 
     """Windowed azimuth matched filter of a block rcmc [N, M] -> az [N, M] complex64."""
     x = _check_block(rcmc, geometry, "rcmc")
     cols = as_cols(geometry, cols, x.shape[1])
+    return _compress(x, geometry, cols, fft_length(geometry, x.shape[0], cols))
+
+
+def _compress(x: np.ndarray, geometry: Geometry, cols: np.ndarray, nfft: int) -> np.ndarray:
+    """Azimuth matched filtering of rcmc columns `cols` [N, M] on an nfft-point grid."""
     n = x.shape[0]
-    nfft = fft_length(geometry, n, cols)
     spec = _azimuth_spectrum(x, nfft)  # [nfft, M]
     spec *= azimuth_matched_filter(geometry, cols, nfft, dtype=np.complex64)
     return sfft.ifft(spec, axis=0)[:n].astype(np.complex64)
@@ -159,3 +177,57 @@ def focus_rc(rc: np.ndarray, geometry: Geometry, cols: Any = None) -> dict[str, 
     """Both processing levels of a block: {"rcmc": [N, M], "az": [N, M]} complex64."""
     level_rcmc = rcmc(rc, geometry, cols)
     return {"rcmc": level_rcmc, "az": azimuth_compress(level_rcmc, geometry, cols)}
+
+
+def focus_columns(
+    x: np.ndarray, geometry: Geometry, c0: int, c1: int, n_cols: int, level: str = "rc"
+) -> dict[str, np.ndarray]:
+    """Columns c0..c1-1 of the whole-product processing, from those columns (and context) alone.
+
+    The result equals `focus_rc(rc, geometry)` (level "rc") or `azimuth_compress(rcmc,
+    geometry)` (level "rcmc") of the whole n_cols-wide product, cropped to columns c0..c1-1:
+    the azimuth FFT length is the whole product's (`fft_length` of all its columns), RCMC
+    follows the whole product's grid of `BLOCK_COLUMNS` blocks with their context, and the
+    matched filter is per column. Rows are never split (the azimuth FFT needs whole columns).
+
+    Args:
+        x: level "rc": [N, hi - lo] the product's rc columns lo..hi-1, (lo, hi) =
+            `block_context(c0, c1, n_cols)`; c0 a multiple of `BLOCK_COLUMNS` and c1 one too
+            or n_cols. Level "rcmc": [N, c1 - c0] the rcmc columns c0..c1-1 (any c0 < c1).
+        c0, c1: the columns to focus; n_cols: the product's width.
+    Returns:
+        {"rcmc": [N, c1 - c0], "az": [N, c1 - c0]} complex64 for level "rc", {"az": ...} for
+        "rcmc".
+    """
+    if not 0 <= c0 < c1 <= n_cols:
+        raise ConfigError(f"columns {c0}..{c1 - 1} are not inside a product of {n_cols} columns")
+    if level not in ("rc", "rcmc"):
+        raise ConfigError(f"level must be 'rc' or 'rcmc', got {level!r}")
+    x = _check_block(x, geometry, level)
+    lo, hi = block_context(c0, c1, n_cols) if level == "rc" else (c0, c1)
+    if x.shape[1] != hi - lo:
+        raise ConfigError(
+            f"{level} block has {x.shape[1]} columns; columns {c0}..{c1 - 1} need {lo}..{hi - 1} "
+            f"({hi - lo} columns)"
+        )
+    n = x.shape[0]
+    cols = np.arange(n_cols)
+    nfft = fft_length(geometry, n, cols)
+    if level == "rcmc":
+        return {"az": _compress(x, geometry, cols[c0:c1], nfft)}
+    if c0 % BLOCK_COLUMNS or (c1 % BLOCK_COLUMNS and c1 != n_cols):
+        raise ConfigError(
+            f"rc columns {c0}..{c1 - 1}: a column block must start and end on the RCMC grid of "
+            f"{BLOCK_COLUMNS} columns (or at the product's last column, {n_cols - 1})"
+        )
+    spec = _azimuth_spectrum(x, nfft)  # [nfft, hi - lo]
+    f = geometry.doppler_frequencies(nfft)
+    shifted = np.empty((nfft, c1 - c0), dtype=spec.dtype)
+    for b0 in range(c0, c1, BLOCK_COLUMNS):
+        b1 = min(n_cols, b0 + BLOCK_COLUMNS)
+        blo, bhi = block_context(b0, b1, n_cols)
+        centre = geometry.slant_range(cols[0] + 0.5 * (b0 + b1 - 1))
+        seg = _shift_window(spec[:, blo - lo : bhi - lo], geometry, f, 1.0, +1.0, centre)
+        shifted[:, b0 - c0 : b1 - c0] = seg[:, b0 - blo : b1 - blo]
+    level_rcmc = sfft.ifft(shifted, axis=0)[:n].astype(np.complex64)
+    return {"rcmc": level_rcmc, "az": _compress(level_rcmc, geometry, cols[c0:c1], nfft)}

@@ -247,6 +247,19 @@ def get_config(name: str) -> ModelConfig:
     return ModelConfig(name=name, **PRESETS[name])
 
 
+def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
+    """'demo-teacher:selectivity=gate,model_dim=8' -> ('demo-teacher', {...}): a preset and
+    config overrides, so a variant (the demo teacher's gate) is named in one string."""
+    from sarssm.config import parse_override
+
+    name, _, rest = spec.partition(":")
+    overrides = {}
+    for item in filter(None, rest.split(",")):
+        keys, value = parse_override(item)
+        overrides[".".join(keys)] = value
+    return name, overrides
+
+
 def resolve_config(spec: ModelConfig | str | dict[str, Any], **overrides: Any) -> ModelConfig:
     """A config from a `ModelConfig`, a preset name or a mapping (a mapping may name a
     `preset` to start from), with keyword `overrides` applied on top."""
