@@ -5,6 +5,7 @@ Cases (each in its own child process, `sarssm.deploy.benchmark`):
   (speed and memory do not depend on the weights):
   - `published`: the anchor's student size, 4 layers x width 2 x 4 complex modes, on
     s1-stripmap geometry (rcmc, 81-tap range pre-filter);
+  - the same conditioned on its line's own slant ranges, 820-880 km (a 39-tap pre-filter);
   - `published, no conditioning`: the same without the pre-filter (as the anchor's student);
   - the demo students demo-tiny, demo-ultra, demo-compressed, demo-standard;
   - the seed-size `tiny` (16 x 128 x 3, s1-stripmap), at 1,000 columns only unless --full;
@@ -28,10 +29,13 @@ from sarssm.deploy.benchmark import Case, format_tables, run_case, run_suite
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 PUBLISHED = "ultra:model_dim=2,state_dim=4,num_layers=4"
-STUDENTS = [PUBLISHED, PUBLISHED + ",geometry=none", "demo-tiny", "demo-ultra",
+# the same, conditioned on the slant ranges of one 25,700-column line (820-880 km) instead of
+# the preset's swath +-25 % (775-925 km): a 39-tap pre-filter instead of 81
+LINE_SWATH = PUBLISHED + ",reference.range_min_m=820000,reference.range_max_m=880000"
+STUDENTS = [PUBLISHED, LINE_SWATH, PUBLISHED + ",geometry=none", "demo-tiny", "demo-ultra",
             "demo-compressed", "demo-standard"]  # fmt: skip
 TEACHER = "demo-teacher:selectivity=gate"
-GROWTH = (PUBLISHED, "demo-tiny")
+GROWTH = (LINE_SWATH, "demo-tiny")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -77,21 +77,36 @@ def _timed(fn: Any) -> float:
     return time.perf_counter() - t0
 
 
+def variant_config(spec: str) -> Any:
+    """The `ModelConfig` of a preset spec; "reference.KEY=VALUE" items change one field of
+    the preset's resolved reference geometry ("reference.range_min_m=820000")."""
+    import dataclasses
+
+    from sarssm.models.config import parse_variant, resolve_config
+
+    name, overrides = parse_variant(spec)
+    ref = {k.split(".", 1)[1]: v for k, v in overrides.items() if k.startswith("reference.")}
+    rest = {k: v for k, v in overrides.items() if not k.startswith("reference.")}
+    config = resolve_config(name, **rest)
+    if ref:
+        base = dataclasses.asdict(config.resolved().reference)
+        config = config.replace(reference={**base, **ref})
+    return config
+
+
 def load(spec: str) -> tuple[Any, Any]:
     """(model in eval mode, scaler or None) from a model folder or a preset spec."""
-    from sarssm.models import build_model
-    from sarssm.models.config import parse_variant
-
     if Path(spec).exists():
         from sarssm.eval.evaluate import load_entries
 
         entry = load_entries([spec])[0]
         return entry.net, entry.scaler
-    name, overrides = parse_variant(spec)
     import torch
 
+    from sarssm.models import SarSSM
+
     torch.manual_seed(0)
-    return build_model(name, **overrides).eval(), None
+    return SarSSM(variant_config(spec)).eval(), None
 
 
 def spread_ranges(model: Any, columns: int) -> np.ndarray | None:
@@ -330,16 +345,13 @@ ANCHOR_MS_PER_LINE = 16.0  # arXiv 2605.10340: its student, one CPU core, per az
 
 def is_streamable(spec: str) -> bool:
     """Whether the model (folder or preset spec) is a causal LTI student."""
-    from sarssm.models.config import parse_variant, resolve_config
-
     if Path(spec).exists():
         from sarssm.eval.evaluate import model_folder
         from sarssm.models.io import load_config
 
         config = load_config(model_folder(spec))
     else:
-        name, overrides = parse_variant(spec)
-        config = resolve_config(name, **overrides)
+        config = variant_config(spec)
     return (config.selectivity, config.activation, config.direction) == (
         "none",
         "none",

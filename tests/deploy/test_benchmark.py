@@ -87,3 +87,12 @@ def test_is_streamable_reads_folders_and_presets(tmp_path: Path) -> None:
     assert not benchmark.is_streamable("demo-teacher")
     save_model(build_model("demo-ultra"), tmp_path / "m")
     assert benchmark.is_streamable(str(tmp_path / "m"))
+
+
+def test_variant_config_changes_one_reference_field() -> None:
+    spec = "ultra:model_dim=2,reference.range_min_m=820000,reference.range_max_m=880000"
+    config = benchmark.variant_config(spec).resolved()
+    assert config.model_dim == 2
+    assert (config.reference.range_min_m, config.reference.range_max_m) == (820000, 880000)
+    assert config.reference.range_m == 850000  # the preset's, kept
+    assert config.prefilter_taps < benchmark.variant_config("ultra").resolved().prefilter_taps
