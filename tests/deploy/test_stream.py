@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from sarssm.data.normalize import ComplexScaler
-from sarssm.deploy import kernels, stream
+from sarssm.deploy import kernels, numpy_step, stream
 from sarssm.deploy.lti import lti_arrays, minimum_bytes
 from sarssm.deploy.stream import StreamingFocuser
 from sarssm.errors import ConfigError
@@ -225,3 +225,27 @@ def test_exported_arrays_stream_like_the_model() -> None:
     for backend in BACKENDS:
         assert_close(StreamingFocuser(arrays, 6, r, backend=backend).focus(lines),
                      conv_output(model, lines, r))  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_prefilter_tap_order_with_asymmetric_taps(backend: str) -> None:
+    """The fitted taps are nearly symmetric in lag, so a reversed tap order would pass the
+    parity tests above: here random taps (a random design matrix) are applied by the stream
+    and, independently, by np.convolve before a stream without a pre-filter."""
+    torch.manual_seed(6)
+    model = build_model("demo-tiny").eval()
+    arrays = lti_arrays(model)
+    rng = np.random.default_rng(7)
+    shape = arrays["pf_matrix"].shape
+    arrays["pf_matrix"] = rng.standard_normal(shape) + 1j * rng.standard_normal(shape)
+    W, L = 4, 120
+    r = swath(model, W)
+    taps = numpy_step.prefilter_taps(arrays, r)  # [W, K], tap i acts on x[t - i]
+    assert np.abs(taps - taps[:, ::-1]).max() > 0.1 * np.abs(taps).max()  # asymmetric
+    lines = noise(L, W)
+    filtered = np.stack([np.convolve(lines[:, w], taps[w]) for w in range(W)], 1)  # [L+2J, W]
+    plain = {k: v for k, v in arrays.items() if not k.startswith("pf_") and not k.endswith("_m")}
+    plain["prefilter_half_taps"] = np.array(0)
+    want = StreamingFocuser(plain, W, backend="numpy").focus(filtered.astype(np.complex64))[:L]
+    got = StreamingFocuser(arrays, W, r, backend=backend).focus(lines)
+    assert_close(got, want)
