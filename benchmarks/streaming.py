@@ -32,10 +32,17 @@ PUBLISHED = "ultra:model_dim=2,state_dim=4,num_layers=4"
 # the same, conditioned on the slant ranges of one 25,700-column line (820-880 km) instead of
 # the preset's swath +-25 % (775-925 km): a 39-tap pre-filter instead of 81
 LINE_SWATH = PUBLISHED + ",reference.range_min_m=820000,reference.range_max_m=880000"
-STUDENTS = [PUBLISHED, LINE_SWATH, PUBLISHED + ",geometry=none", "demo-tiny", "demo-ultra",
-            "demo-compressed", "demo-standard"]  # fmt: skip
-TEACHER = "demo-teacher:selectivity=gate"
-GROWTH = (LINE_SWATH, "demo-tiny")
+STUDENTS = [
+    f"4x2x4 s1, 81 taps={PUBLISHED}",
+    f"4x2x4 s1, line swath, 39 taps={LINE_SWATH}",
+    f"4x2x4 s1, no conditioning={PUBLISHED},geometry=none",
+    "demo-tiny",
+    "demo-ultra",
+    "demo-compressed",
+    "demo-standard",
+]
+TEACHER = "demo teacher (gate)=demo-teacher:selectivity=gate"
+GROWTH = (("4x2x4 s1, line swath, 39 taps", LINE_SWATH), ("demo-tiny", "demo-tiny"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,10 +63,10 @@ def main(argv: list[str] | None = None) -> int:
         report["stream"].append({"model": "tiny", "columns": W, **r})
     if not args.quick:
         report["growth"] = []
-        for spec in GROWTH:
-            print(f"growth {spec} W=25700 over 10,000 lines")
+        for name, spec in GROWTH:
+            print(f"growth {name} W=25700 over 10,000 lines")
             r = run_case(Case("stream", spec, 25_700, lines=20, growth_lines=10_000))
-            report["growth"].append({"model": spec, "columns": 25_700, **r})
+            report["growth"].append({"model": name, "spec": spec, "columns": 25_700, **r})
     print(format_tables(report))
     for r in report.get("growth", []):
         print(f"RSS growth over {r['growth_lines']} lines, {r['model']}: "

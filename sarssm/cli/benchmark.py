@@ -39,9 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model",
         action="append",
         required=True,
-        metavar="DIR|PRESET",
+        metavar="[NAME=]DIR|PRESET",
         help="a model folder, or a preset with overrides (demo-tiny, "
-        "'ultra:model_dim=2,state_dim=4,num_layers=4'); repeat for several",
+        "'ultra:model_dim=2,state_dim=4,num_layers=4'), optionally named "
+        "('published=ultra:model_dim=2'); repeat for several",
     )
     p.add_argument("--threads", type=int, default=1, help="CPU threads of every case")
     p.add_argument(

@@ -359,6 +359,15 @@ def is_streamable(spec: str) -> bool:
     )
 
 
+def split_label(text: str) -> tuple[str, str]:
+    """'NAME=SPEC' -> (NAME, SPEC); a plain SPEC is its own name. The text before the first
+    '=' is a name only if it holds no ':' or '/' (a preset's overrides and paths have them)."""
+    name, sep, rest = text.partition("=")
+    if sep and name and ":" not in name and "/" not in name:
+        return name, rest
+    return text, text
+
+
 def run_suite(
     models: list[str],
     columns: list[int],
@@ -374,15 +383,17 @@ def run_suite(
     echo(f"copy bandwidth {bandwidth / 1e9:.1f} GB/s (read + written)")
     out: dict[str, Any] = {"copy_bandwidth_bytes_per_s": bandwidth, "threads": threads}
     stream, conv, mf, block = [], [], [], []
-    for spec in models:
-        echo(f"conv {spec}")
-        conv.append({"model": spec, **run_case(Case("conv", spec, lines=5, threads=threads))})
+    for text in models:
+        name, spec = split_label(text)
+        echo(f"conv {name}")
+        case = Case("conv", spec, lines=5, threads=threads)
+        conv.append({"model": name, "spec": spec, **run_case(case)})
         if not is_streamable(spec):
             continue
         for W in columns:
-            echo(f"stream {spec} W={W}")
+            echo(f"stream {name} W={W}")
             case = Case("stream", spec, W, lines, growth_lines, threads=threads)
-            result = {"model": spec, "columns": W, **run_case(case)}
+            result = {"model": name, "spec": spec, "columns": W, **run_case(case)}
             result["floor_ms"] = 1e3 * result["line_bytes"] / bandwidth
             stream.append(result)
     if classical:
@@ -425,41 +436,41 @@ def format_tables(report: dict[str, Any]) -> str:
     filter and over the anchor's 16 ms per line."""
     rows = [
         "stream (one line per push, ms; bytes in MB)",
-        f"{'model':<44} {'W':>6} {'min':>7} {'median':>7} {'floor':>6} {'state':>8} "
+        f"{'model':<32} {'W':>6} {'min':>7} {'median':>7} {'floor':>6} {'state':>8} "
         f"{'weights':>8} {'held/min':>8} {'RSS':>8} {'peak RSS':>8} {'growth':>7} {'x MF':>6} "
         f"{'x 16ms':>6}",
     ]
     for r in report["stream"]:
         rows.append(
-            f"{r['model']:<44} {r['columns']:>6} {r['ms_min']:>7.3f} {r['ms_median']:>7.3f} "
+            f"{r['model']:<32} {r['columns']:>6} {r['ms_min']:>7.3f} {r['ms_median']:>7.3f} "
             f"{r['floor_ms']:>6.3f} {_mb(r['state_bytes']):>8} {_mb(r['weight_bytes']):>8} "
             f"{r['held_over_minimum']:>8.3f} {_mb(r['rss_of_focuser_bytes']):>8} "
             f"{_mb(r['peak_rss_bytes']):>8} "
             f"{_mb(r['rss_growth_bytes']):>7} {r.get('matched_filter_ratio', 0):>6.1f} "
             f"{r['anchor_ratio']:>6.1f}"
         )
-    rows += ["", "conv mode (whole columns)", f"{'model':<44} {'params':>8} {'L':>5} "
+    rows += ["", "conv mode (whole columns)", f"{'model':<32} {'params':>8} {'L':>5} "
              f"{'ms/col':>8} {'x first':>8} {'folded ms/col':>13} {'x first':>8}"]  # fmt: skip
     for r in report["conv"]:
         folded = r.get("folded_ms_per_column")
         rows.append(
-            f"{r['model']:<44} {r['params']:>8} {r['length']:>5} {r['ms_per_column']:>8.3f} "
+            f"{r['model']:<32} {r['params']:>8} {r['length']:>5} {r['ms_per_column']:>8.3f} "
             f"{r['speedup_vs_first']:>8.1f} "
             + (f"{folded:>13.4f} {r['folded_speedup_vs_first']:>8.1f}" if folded else "")
         )
     if report["matched_filter"] or report["block"]:
-        rows += ["", "classical", f"{'processor':<44} {'W':>6} {'ms/line':>8} {'latency s':>9} "
+        rows += ["", "classical", f"{'processor':<32} {'W':>6} {'ms/line':>8} {'latency s':>9} "
                  f"{'state+weights':>13} {'peak RSS':>8}"]  # fmt: skip
         for r in report["matched_filter"]:
             held = r["state_bytes"] + r["weight_bytes"]
             rows.append(
-                f"{'matched filter, ' + str(r['taps']) + ' taps, line by line':<44} "
+                f"{'matched filter, ' + str(r['taps']) + ' taps':<32} "
                 f"{r['columns']:>6} {r['ms_min']:>8.2f} {'-':>9} {_mb(held):>13} "
                 f"{_mb(r['peak_rss_bytes']):>8}"
             )
         for r in report["block"]:
             rows.append(
-                f"{'range-Doppler, ' + str(r['block_lines']) + '-line block':<44} "
+                f"{'range-Doppler, ' + str(r['block_lines']) + '-line block':<32} "
                 f"{r['columns']:>6} {r['ms_per_line']:>8.2f} {r['latency_s']:>9.2f} "
                 f"{'-':>13} {_mb(r['peak_rss_bytes']):>8}"
             )

@@ -96,3 +96,10 @@ def test_variant_config_changes_one_reference_field() -> None:
     assert (config.reference.range_min_m, config.reference.range_max_m) == (820000, 880000)
     assert config.reference.range_m == 850000  # the preset's, kept
     assert config.prefilter_taps < benchmark.variant_config("ultra").resolved().prefilter_taps
+
+
+def test_split_label() -> None:
+    assert benchmark.split_label("demo-tiny") == ("demo-tiny", "demo-tiny")
+    assert benchmark.split_label("p=ultra:model_dim=2") == ("p", "ultra:model_dim=2")
+    assert benchmark.split_label("ultra:model_dim=2") == ("ultra:model_dim=2",) * 2
+    assert benchmark.split_label("x=runs/a=b") == ("x", "runs/a=b")
