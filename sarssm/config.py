@@ -86,6 +86,18 @@ def from_dict(cls: type[T], data: Any, where: str = "config") -> T:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def from_source(cls: type[T], data: Any, source: str) -> T:
+    """`from_dict` whose every error names `source` (the config file) first, the errors of
+    the dataclasses' own checks included."""
+    try:
+        return from_dict(cls, data, source)
+    except ConfigError as exc:
+        text = str(exc)
+        if text.startswith(source):
+            raise
+        raise ConfigError(f"{source}: {text}") from None
+
+
 def to_dict(obj: Any) -> Any:
     """Dataclass tree -> plain YAML-safe dict (tuples become lists)."""
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):

@@ -261,7 +261,7 @@ def run_demo(
     data_dir = Path(cfg.data.path)
     t0 = time.perf_counter()
     state = stages.begin("data", to_dict(cfg.data), data_dir, ".")
-    dm = SarDataModule(cfg.data, resolve_model(cfg.model))
+    dm = SarDataModule(cfg.data, resolve_model(cfg.model), simulate=True, echo=echo)
     dm.prepare_data()
     dm.setup("fit")
     if state != "reuse":

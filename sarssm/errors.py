@@ -11,3 +11,11 @@ class ConfigError(SarssmError):
 
 class ProductError(SarssmError):
     """A product on disk is missing, corrupt, or does not follow the Maya4 layout."""
+
+
+class NumericalFaultError(SarssmError):
+    """Training stopped: too many optimiser steps in a row had a non-finite loss or gradient."""
+
+
+class RunInterrupted(Exception):  # noqa: N818 (not an error of the user's: exit code 130)
+    """A run was interrupted (Ctrl-C); the message says how to continue it."""

@@ -61,3 +61,36 @@ def test_help_shows_defaults_and_snr_none_is_accepted():
     args = parse(parser, ["simulate", "--out", "o", "--snr-db", "none"])
     assert args.snr_db is None
     assert parse(parser, ["simulate", "--out", "o", "--snr_db", "12.5"]).snr_db == 12.5
+
+
+def test_file_system_errors_are_one_line_and_bugs_keep_their_traceback(monkeypatch, capsys):
+    """An OSError naming a file (a disk, a permission) is the user's: one line, exit 2; any
+    other exception is a bug and keeps its traceback; --debug shows the traceback of both."""
+    import pytest
+
+    import sarssm.cli.inspect as inspect_cli
+
+    def denied(args):
+        raise PermissionError(13, "Permission denied", "/data/x.zarr")
+
+    monkeypatch.setattr(inspect_cli, "run", denied)
+    assert main(["inspect", "p"]) == 2
+    err = capsys.readouterr().err
+    assert err == "sarssm inspect: error: /data/x.zarr: Permission denied\n"
+    assert main(["inspect", "p", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" in err and err.endswith("error: /data/x.zarr: Permission denied\n")
+
+    def bug(args):
+        raise OSError("no file named")
+
+    monkeypatch.setattr(inspect_cli, "run", bug)
+    with pytest.raises(OSError, match="no file named"):
+        main(["inspect", "p"])
+
+
+def test_every_command_takes_debug():
+    from sarssm.cli import subcommand_parsers
+
+    for name, parser in subcommand_parsers(build_parser()).items():
+        assert "--debug" in parser._option_string_actions, name

@@ -13,9 +13,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
 
 from sarssm import __version__
-from sarssm.errors import SarssmError
+from sarssm.errors import RunInterrupted, SarssmError
 
 # Subcommand modules under sarssm.cli, in the order `sarssm --help` lists them.
 COMMANDS = [
@@ -82,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument(
             "--verbose", action="store_true", help="show Lightning's own messages as well"
         )
+        command.add_argument(
+            "--debug",
+            action="store_true",
+            help="on an error, show the Python traceback as well as the one-line message",
+        )
     return parser
 
 
@@ -139,15 +145,42 @@ def main(argv: list[str] | None = None) -> int:
     from sarssm.progress import set_verbose
 
     set_verbose(bool(getattr(args, "verbose", False)))
+    debug = bool(getattr(args, "debug", False))
     try:
         result = args.func(args)
-    except SarssmError as exc:
-        print(f"sarssm {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"sarssm {args.command}: interrupted", file=sys.stderr)
-        return 130
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
+    except (SarssmError, RunInterrupted, KeyboardInterrupt, OSError) as exc:
+        code = exit_code(exc)
+        if code is None:
+            raise  # not the user's input: a bug, shown with its traceback
+        if debug:
+            traceback.print_exc()
+        print(f"sarssm {args.command}: {error_line(exc)}", file=sys.stderr)
+        return code
     return int(result or 0)
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """2 for bad input (a `SarssmError`, or a file-system error naming a file), 130 for an
+    interruption; None for anything else (a bug: it keeps its traceback)."""
+    if isinstance(exc, (RunInterrupted, KeyboardInterrupt)):
+        return 130
+    if isinstance(exc, SarssmError):
+        return 2
+    if isinstance(exc, OSError) and exc.filename is not None:
+        return 2
+    return None
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line printed for an error (no traceback)."""
+    if isinstance(exc, RunInterrupted):
+        return f"interrupted: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted"
+    if isinstance(exc, OSError) and not isinstance(exc, SarssmError):
+        where = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+        return f"error: {where}: {exc.strerror or exc}"
+    return "error: " + " ".join(str(exc).split())

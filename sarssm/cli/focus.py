@@ -5,6 +5,9 @@ Examples:
     sarssm focus --model runs/demo/teacher --input one.zarr --out one-focused.zarr
     sarssm focus --model reference --input data/ --out reference/ --block-columns 256
     sarssm focus --model runs/demo/students/demo-tiny --input data/ --out out/ --mode stream
+    sarssm focus --model reference --input data/ --out out/ --workers 4     # 4 processes
+    sarssm focus --model runs/demo/teacher --input /shared/data --out /shared/out \
+        --scheduler tcp://scheduler-host:8786                              # a Dask cluster
 """
 
 from __future__ import annotations
@@ -58,6 +61,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "whole columns)",
     )
     p.add_argument("--overwrite", action="store_true", help="replace existing output products")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the outputs that already exist and were focused by the same model and mode "
+        "(an output is complete once it exists: each is renamed into place when finished); "
+        "focus the others",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="focus this many products at a time, each in its own process (a local Dask "
+        "cluster; 1: one after the other in this process)",
+    )
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="the scheduler of an existing Dask cluster (tcp://HOST:PORT): its workers focus "
+        "the products, which must be at the same paths on every machine",
+    )
     p.set_defaults(func=run)
 
 
@@ -80,17 +103,48 @@ def targets(source: str, out: str, products: list[Path]) -> list[Path]:
     return paths
 
 
+def pending(
+    focuser, products: list[Path], outs: list[Path], resume: bool, mode: str
+) -> tuple[list[tuple[Path, Path]], list[str]]:
+    """(the (product, output) pairs to focus, a line per output kept): with `resume`, an
+    output focused by the same model and mode is kept."""
+    from sarssm.deploy.focus import same_focus
+
+    jobs, kept = [], []
+    for product, out in zip(products, outs, strict=True):
+        if resume and out.exists() and same_focus(out, focuser, mode):
+            kept.append(f"kept {out} (focused before by the same model; --resume)")
+        else:
+            jobs.append((product, out))
+    return jobs, kept
+
+
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sarssm.data.store import list_products
     from sarssm.deploy.focus import focus_product, load_focuser
-    from sarssm.errors import SarssmError
+    from sarssm.errors import ConfigError, SarssmError
+    from sarssm.io import prepare_output_dir
     from sarssm.progress import is_terminal
 
+    if args.resume and args.overwrite:
+        raise ConfigError("--resume keeps finished outputs and --overwrite replaces them: pick one")
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be >= 1, got {args.workers}")
     products = list_products(args.input)
     outs = targets(args.input, args.out, products)
+    for folder in sorted({out.parent for out in outs}):
+        prepare_output_dir(folder, "--out")
     focuser = load_focuser("reference" if args.model == "reference" else Path(args.model))
+    outs_of = dict(zip(products, outs, strict=True))
+    jobs, kept = pending(focuser, products, outs, args.resume, args.mode)
+    for line in kept:
+        print(line, flush=True)
+    if args.workers > 1 or args.scheduler:
+        return run_on_cluster(args, focuser, jobs, len(products))
+    products = [product for product, _ in jobs]
+    outs = [outs_of[product] for product in products]
     failed = 0
     bar = tqdm(
         total=len(products), desc="focus", unit="product", file=sys.stderr,
@@ -143,4 +197,43 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if terminal:
         print(f"focused {len(products)} product(s) into {args.out}")
+    return 0
+
+
+def run_on_cluster(
+    args: argparse.Namespace, focuser, jobs: list[tuple[Path, Path]], total: int
+) -> int:
+    """The products of `jobs` as Dask tasks (`sarssm.deploy.cluster`): a line per product as
+    it finishes; exit code 2 if any failed."""
+    from sarssm.deploy.cluster import focus_on_cluster
+
+    options = {
+        "mode": args.mode,
+        "level": args.level,
+        "block_columns": args.block_columns,
+        "block_rows": args.block_rows,
+        "overwrite": args.overwrite,
+    }
+
+    def report(r: dict) -> None:
+        if r["ok"]:
+            rows, cols = r["shape"]
+            print(
+                f"focused {r['product']} -> {r['out']} ({rows} x {cols}, {r['mode']} "
+                f"{r['engine']}, level {r['level']}, {r['seconds']:.2f} s)",
+                flush=True,
+            )
+        else:
+            print(f"sarssm focus: {r['product']}: error: {r['error']}", file=sys.stderr, flush=True)
+
+    where = f"the cluster at {args.scheduler}" if args.scheduler else f"{args.workers} processes"
+    print(f"focusing {len(jobs)} product(s) on {where}", flush=True)
+    model = "reference" if focuser.is_reference else str(Path(focuser.folder).resolve())
+    results = focus_on_cluster(
+        model, jobs, options, args.workers, args.scheduler, report, bool(args.verbose)
+    )
+    failed = sum(not r["ok"] for r in results)
+    if failed:
+        print(f"sarssm focus: {failed} of {total} product(s) failed", file=sys.stderr)
+        return 2
     return 0

@@ -25,6 +25,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-epochs", type=int, help="overrides trainer.max_epochs")
     p.add_argument("--seed", type=int, help="overrides seed")
     p.add_argument("--resume", action="store_true", help="continue from save_dir/checkpoints")
+    p.add_argument(
+        "--simulate",
+        action="store_true",
+        help="when the data folder holds no products, simulate the config's data.simulate "
+        "products into it first (without this flag a missing or empty folder is an error)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     p.set_defaults(func=run)
 
@@ -42,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
             "seed": args.seed,
         },
     )
-    metrics = train(config, resume=args.resume)
+    metrics = train(config, resume=args.resume, simulate=args.simulate)
     if metrics is None:  # a DDP rank other than 0
         return 0
     print(f"saved to {config.save_dir}: best/, last/, metrics.json, config.yaml, logs/")

@@ -1,8 +1,10 @@
 """The Lightning DataModule: products on disk -> split -> normalised patch batches.
 
-`prepare_data` simulates the products when the config asks for simulated data and the folder
-holds none yet (one process); `setup` lists, filters and splits the products, and estimates the
-normalisation on the training split (every process computes the same scales).
+`prepare_data` simulates the products of `data.simulate` when asked (`simulate=True`: `sarssm
+train --simulate`, the demo) and the folder holds none yet (one process), and says so; a
+missing or empty folder is otherwise an error naming `data.path`. `setup` lists, filters and
+splits the products, and estimates the normalisation on the training split (every process
+computes the same scales).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from sarssm.models.config import ModelConfig
 
 @dataclass
 class SimulateConfig:
-    """Products `sarssm train` simulates into `data.path` when it holds none."""
+    """Products `sarssm train --simulate` simulates into `data.path` when it holds none."""
 
     preset: str = "demo"
     scenes: list[str] = field(default_factory=lambda: ["mixed", "clutter"])
@@ -60,7 +62,7 @@ class DataConfig:
     """Where the products are and how patches are cut from them (rows, columns)."""
 
     path: str = "data/demo"  # a product folder, or a folder of `*.zarr` products
-    simulate: SimulateConfig | None = None  # simulate into `path` when it holds no products
+    simulate: SimulateConfig | None = None  # with --simulate: made in `path` if it holds none
     target_level: Literal["az"] = "az"
     patch_size: tuple[int, int] = (256, 1)  # [azimuth length, range columns]
     stride: tuple[int, int] = (128, 1)  # evaluation grid step
@@ -124,20 +126,53 @@ class SarDataModule(L.LightningDataModule):
     target_scale), loc [B, 3] (product, row, column).
     """
 
-    def __init__(self, config: DataConfig, model: ModelConfig, scaler=None) -> None:
+    def __init__(
+        self,
+        config: DataConfig,
+        model: ModelConfig,
+        scaler=None,
+        simulate: bool = False,
+        echo=None,
+    ) -> None:
         super().__init__()  # scaler: sarssm.data.normalize.ComplexScaler
         self.config = config
         self.model = model.resolved()
         self.scaler = scaler
+        self.simulate = bool(simulate)
+        self.echo = echo or (lambda text: print(text, flush=True))
         self.splits: dict[str, list[ProductEntry]] = {}
 
     def prepare_data(self) -> None:
+        """Simulate `data.simulate`'s products into `data.path` when asked and it holds none;
+        otherwise refuse a missing or empty folder (a mistyped path is not filled)."""
         path = Path(self.config.path)
-        if self.config.simulate is None or _has_products(path):
+        if _has_products(path):
             return
+        sim = self.config.simulate
+        if not self.simulate:
+            missing = "does not exist" if not path.exists() else "holds no products (*.zarr)"
+            if path.exists() and not path.is_dir():
+                missing = "is a file, not a folder of products"
+            hint = (
+                "; pass --simulate to simulate data.simulate's products into it"
+                if sim is not None
+                else ""
+            )
+            raise ConfigError(f"data.path {path} {missing}{hint}")
+        if sim is None:
+            raise ConfigError(
+                f"data.path {path} holds no products and the config has no data.simulate "
+                "section saying what to simulate"
+            )
+        from sarssm.io import prepare_output_dir
         from sarssm.sim.simulate import simulate
 
-        sim = self.config.simulate
+        prepare_output_dir(path, "data.path")
+        scenes = ", ".join(f"{count} {scene}" for scene, count, _ in sim.per_scene())
+        self.echo(
+            f"data: {path} holds no products; simulating {sim.products} {sim.preset} products "
+            f"({scenes}; seed {sim.seed}, SNR {sim.snr_db} dB) into it, as --simulate asks"
+        )
         for scene, count, seed in sim.per_scene():
             simulate(path, sim.preset, scene, count, seed, snr_db=sim.snr_db)
 
@@ -146,7 +181,10 @@ class SarDataModule(L.LightningDataModule):
             return
         from sarssm.data.store import list_products, open_product
 
-        products = {p: open_product(p) for p in list_products(Path(self.config.path))}
+        path = Path(self.config.path)
+        if not path.exists():
+            raise ConfigError(f"data.path {path} does not exist")
+        products = {p: open_product(p) for p in list_products(path)}
         attrs = {p: product.attrs for p, product in products.items()}
         parts = split_products(list(products), self.config.split, attrs)
         self.splits = {
@@ -208,10 +246,21 @@ class SarDataModule(L.LightningDataModule):
             persistent_workers=cfg.num_workers > 0,
         )
 
+    def shard(self) -> tuple[int, int]:
+        """(rank, world size) of this process in the Trainer's run; (0, 1) outside one. The
+        samplers shard the patches themselves (the Trainer's `use_distributed_sampler` is off),
+        so W ranks with batch B train on the batches of one process with batch W B."""
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return int(trainer.global_rank), int(trainer.world_size)
+
     def train_dataloader(self) -> DataLoader:
         cfg = self.config
         entries = self.splits["train"]
-        sampler = RandomPatchSampler(entries, self.patch, cfg.samples_per_epoch, cfg.seed)
+        sampler = RandomPatchSampler(
+            entries, self.patch, cfg.samples_per_epoch, cfg.seed, *self.shard()
+        )
         return self._loader("train", sampler)
 
     def val_dataloader(self) -> DataLoader:
@@ -221,11 +270,13 @@ class SarDataModule(L.LightningDataModule):
         return self._eval_loader("test")
 
     def _eval_loader(self, split: str) -> DataLoader:
-        sampler = GridPatchSampler(self.splits.get(split, []), self.patch)
+        sampler = GridPatchSampler(self.splits.get(split, []), self.patch, *self.shard())
         if len(sampler) == 0:
             raise ConfigError(f"data: the {split} split has no product large enough for a patch")
         return self._loader(split, sampler)
 
 
 def _has_products(path: Path) -> bool:
-    return path.is_dir() and any(path.rglob("*.zarr"))
+    from sarssm.data.store import is_product
+
+    return is_product(path) or (path.is_dir() and any(path.rglob("*.zarr")))

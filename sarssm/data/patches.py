@@ -177,11 +177,34 @@ def collate_patches(items: list[dict[str, torch.Tensor]]) -> dict[str, torch.Ten
     return {key: torch.cat([item[key] for item in items], dim=0) for key in items[0]}
 
 
+def shard(n: int, rank: int, world: int) -> np.ndarray:
+    """Indices of rank `rank` of `world` into n items: every world-th from `rank`, the list
+    first padded from its start to a multiple of `world` (as torch's DistributedSampler pads),
+    so that every rank has as many. With world 1: all n in order.
+
+    Interleaving makes the ranks' batches together those of one process: with batch B on each
+    of W ranks, step k covers items k W B .. (k + 1) W B - 1, as batch W B does in one process.
+    """
+    if world < 1 or not 0 <= rank < world:
+        raise ConfigError(f"shard: rank {rank} of world size {world}")
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    total = -(-n // world) * world
+    return (np.arange(total) % n)[rank::world]
+
+
 class RandomPatchSampler(Sampler):
-    """`num_samples` locations drawn uniformly over all valid starts, reseeded every epoch."""
+    """`num_samples` locations drawn uniformly over all valid starts, reseeded every epoch;
+    rank `rank` of `world` (DDP) takes its share of each draw (`shard`)."""
 
     def __init__(
-        self, entries: list[ProductEntry], patch: PatchGeometry, num_samples: int, seed: int
+        self,
+        entries: list[ProductEntry],
+        patch: PatchGeometry,
+        num_samples: int,
+        seed: int,
+        rank: int = 0,
+        world: int = 1,
     ) -> None:
         self.starts = [e.starts(patch) for e in entries]
         self.counts = np.array([len(r) * len(c) for r, c in self.starts], dtype=np.int64)
@@ -195,6 +218,7 @@ class RandomPatchSampler(Sampler):
         self.num_samples = int(num_samples)
         self.seed = int(seed)
         self.epoch = 0
+        self.share = shard(self.num_samples, rank, world)
 
     def set_epoch(self, epoch: int) -> None:
         """Called by the Trainer before each epoch: the draw depends on (seed, epoch) only."""
@@ -214,17 +238,20 @@ class RandomPatchSampler(Sampler):
         return out
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
-        for p, r, c in self.locations(self.epoch):
+        for p, r, c in self.locations(self.epoch)[self.share]:
             yield int(p), int(r), int(c)
 
     def __len__(self) -> int:
-        return self.num_samples
+        return len(self.share)
 
 
 class GridPatchSampler(Sampler):
-    """Every product tiled on the stride grid (the last patch flush with the edge)."""
+    """Every product tiled on the stride grid (the last patch flush with the edge); rank
+    `rank` of `world` (DDP) takes its share (`shard`)."""
 
-    def __init__(self, entries: list[ProductEntry], patch: PatchGeometry) -> None:
+    def __init__(
+        self, entries: list[ProductEntry], patch: PatchGeometry, rank: int = 0, world: int = 1
+    ) -> None:
         locs = []
         for p, entry in enumerate(entries):
             rows, cols = entry.starts(patch)
@@ -235,7 +262,7 @@ class GridPatchSampler(Sampler):
                 for r in _grid(rows, patch.stride[0])
                 for c in _grid(cols, patch.stride[1])
             ]
-        self.locs = locs
+        self.locs = [locs[i] for i in shard(len(locs), rank, world)]
 
     def __iter__(self) -> Iterator[tuple[int, int, int]]:
         return iter(self.locs)

@@ -241,13 +241,15 @@ class Product:
         return self._group[level]
 
     def read(self, level: str, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
-        """Rows x cols of `level` as a complex64 numpy array."""
+        """Rows x cols of `level` as a complex64 numpy array (`check_values`: finite)."""
         arr = self.array(level)
         try:
             block = arr[rows, cols]
         except Exception as exc:  # zarr raises assorted errors for corrupt chunks / bad slices
             raise ProductError(f"{self.path}: cannot read {level}[{rows}, {cols}]: {exc}") from None
-        return np.asarray(block).astype(np.complex64, copy=False)
+        block = np.asarray(block).astype(np.complex64, copy=False)
+        check_values(block, f"{self.path}: {level}", rows, cols)
+        return block
 
     @property
     def geometry(self) -> Geometry:
@@ -265,6 +267,24 @@ class Product:
         """[{"row", "col", "amplitude", "phase_rad"}] (empty when the product has none)."""
         targets = self.attrs.get("point_targets") or []
         return [dict(t) for t in targets]
+
+
+def check_values(block: np.ndarray, where: str, rows: slice, cols: slice) -> None:
+    """Refuse a block read from a product that holds NaN or Inf (`where`: file and array);
+    the message gives the count and the first bad element's product coordinates."""
+    finite = np.isfinite(block.view(np.float32) if block.dtype == np.complex64 else block)
+    if finite.all():
+        return
+    if block.dtype == np.complex64:  # (re, im) pairs -> one flag per element
+        finite = finite.reshape(*block.shape, 2).all(axis=-1)
+    bad = np.argwhere(~finite)
+    r0 = (rows.start or 0) if isinstance(rows, slice) else 0
+    c0 = (cols.start or 0) if isinstance(cols, slice) else 0
+    row, col = int(bad[0][0]) + r0, int(bad[0][-1]) + c0
+    raise ProductError(
+        f"{where} holds {len(bad)} non-finite value(s) (NaN or Inf), the first at row {row}, "
+        f"column {col}: value {complex(block[tuple(bad[0])])}"
+    )
 
 
 def open_product(path: str | Path) -> Product:

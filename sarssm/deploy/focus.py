@@ -170,6 +170,21 @@ def _slant_ranges(focuser: Focuser, product: Any) -> tuple[Any, np.ndarray | Non
     return geometry, slant_ranges(config, geometry, cols, str(product.path))
 
 
+def same_focus(out_path: str | Path, focuser: Focuser, mode: str) -> bool:
+    """Whether the product at `out_path` was focused by this model (the SHA-256 of its
+    weights, or the reference processor) in this mode (its `focused_by` attribute)."""
+    from sarssm.data.store import open_product
+
+    try:
+        done = open_product(out_path).attrs.get("focused_by")
+    except ProductError:
+        return False
+    if not isinstance(done, dict):
+        return False
+    sha = "reference" if focuser.is_reference else focuser.sha256
+    return sha is not None and done.get("model_sha256") == sha and done.get("mode") == mode
+
+
 def zarr_format(path: Path) -> int:
     """3 for a Zarr format 3 group (zarr.json), else 2."""
     return 3 if (Path(path) / "zarr.json").is_file() else 2

@@ -201,7 +201,9 @@ class DistillationModule(L.LightningModule):
             "distill/temperature": self.temperature(epoch),
             "distill/teacher_forced": float(self.forced_phase(epoch)),
         }
-        self.log_dict(schedule, on_step=False, on_epoch=True, batch_size=batch["x"].shape[0])
+        self.log_dict(  # the same on every rank: the reduction only quiets Lightning's warning
+            schedule, on_step=False, on_epoch=True, batch_size=batch["x"].shape[0], sync_dist=True
+        )
         return total
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> None:

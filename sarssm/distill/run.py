@@ -20,7 +20,14 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from sarssm.config import apply_overrides, from_dict, load_yaml, save_yaml, to_dict
+from sarssm.config import (
+    apply_overrides,
+    from_dict,
+    from_source,
+    load_yaml,
+    save_yaml,
+    to_dict,
+)
 from sarssm.distill.config import DistillConfig
 from sarssm.errors import ConfigError
 from sarssm.io import atomic_write_text
@@ -55,7 +62,7 @@ def resolve_config(
     data = _reset_model_for_preset(data, later)
     data = apply_overrides(data, list(overrides or []))
     data = apply_overrides(data, set_flags)
-    return from_dict(DistillConfig, data, str(path) if path else "config")
+    return from_source(DistillConfig, data, str(path) if path else "config")
 
 
 def baseline_config(config: DistillConfig) -> DistillConfig:
@@ -92,10 +99,11 @@ def distill(
     from sarssm.models import build_model, count_parameters
     from sarssm.models import resolve_config as resolve_model
     from sarssm.train.callbacks import ExportCallback, export_model
+    from sarssm.train.checkpoint import read_checkpoint
     from sarssm.train.run import check_run_dir, checkpoints, fit
 
     save_dir = Path(config.save_dir)
-    ckpt_dir = check_run_dir(save_dir, resume, "--save_dir")
+    ckpt_dir = check_run_dir(save_dir, resume, "--save_dir", config)
     teacher = load_teacher(config.teacher.config, config.teacher.checkpoint, teacher_overrides)
     student_cfg = resolve_model(config.model).resolved()
     datamodule = DistillDataModule(
@@ -153,15 +161,17 @@ def distill(
         GradientTracker(config.monitor.every_n_steps),
         *list(extra_callbacks or []),
     ]
-    trainer = fit(module, datamodule, config, callbacks, resume)
+    trainer = fit(module, datamodule, config, callbacks, resume, unused_parameters=True)
+    # the baseline next, on every DDP rank (its Trainer joins the same processes); then rank 0
+    # alone evaluates and reports
+    base = _baseline(config, teacher_overrides) if config.baseline else None
     if not trainer.is_global_zero:
         return None
     for k, v in teacher.net.state_dict().items():
         if not torch.equal(v, t_state[k]):
             raise RuntimeError(f"the teacher's {k} changed during distillation")  # never expected
     if best_ckpt.best_model_path:
-        state = torch.load(best_ckpt.best_model_path, map_location="cpu", weights_only=True)
-        module.load_state_dict(state["state_dict"])
+        module.load_state_dict(read_checkpoint(best_ckpt.best_model_path)["state_dict"])
     export_model(module.net, teacher.scaler, save_dir / "final_student_model")
     student_metrics = _evaluate(module.net, test_paths, teacher.scaler, margin)
     retention = projection_retention(module, datamodule)
@@ -175,17 +185,6 @@ def distill(
         "init_from_teacher": init_info,
     }
     if config.baseline:
-        base_dir = save_dir / "baseline"
-        base_metrics_file = base_dir / "metrics.json"
-        if base_metrics_file.is_file():
-            base = json.loads(base_metrics_file.read_text())
-        else:
-            base = distill(
-                baseline_config(config),
-                resume=(base_dir / "checkpoints" / "last.ckpt").is_file(),
-                teacher_overrides=teacher_overrides,
-                echo=lambda *_: None,
-            )
         metrics["baseline"] = (base or {}).get("student")
     if student_metrics:
         echo("student on held-out products: " + _line(student_metrics["mean"]))
@@ -193,6 +192,21 @@ def distill(
         echo("baseline (no distillation):   " + _line(metrics["baseline"]["mean"]))
     atomic_write_text(save_dir / "metrics.json", json.dumps(metrics, indent=2))
     return metrics
+
+
+def _baseline(config: DistillConfig, teacher_overrides: list[str] | None) -> dict | None:
+    """The baseline run's metrics: read from baseline/metrics.json when it finished before,
+    else trained now (resumed when it has a checkpoint); None on DDP ranks other than 0."""
+    base_dir = Path(config.save_dir) / "baseline"
+    base_metrics_file = base_dir / "metrics.json"
+    if base_metrics_file.is_file():
+        return json.loads(base_metrics_file.read_text())
+    return distill(
+        baseline_config(config),
+        resume=(base_dir / "checkpoints" / "last.ckpt").is_file(),
+        teacher_overrides=teacher_overrides,
+        echo=lambda *_: None,
+    )
 
 
 def init_projections(module, datamodule, config: DistillConfig) -> dict[str, list[float]] | None:

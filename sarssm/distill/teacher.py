@@ -11,8 +11,8 @@ from typing import Any
 
 import torch
 
-from sarssm.config import to_dict
 from sarssm.errors import ConfigError
+from sarssm.models.config import config_differences
 
 log = logging.getLogger(__name__)
 
@@ -29,12 +29,6 @@ def freeze(net: torch.nn.Module) -> torch.nn.Module:
     """No gradients, eval mode (dropout off) for good."""
     net.requires_grad_(False)
     return net.eval()
-
-
-def config_differences(a: Any, b: Any) -> list[str]:
-    """Keys where two resolved model configs differ (the name aside)."""
-    da, db = to_dict(a.resolved()), to_dict(b.resolved())
-    return [k for k in da if k != "name" and da[k] != db.get(k)]
 
 
 def load_teacher(
@@ -92,27 +86,19 @@ def _from_folder(path: Path):
 
 
 def _from_checkpoint(path: Path, expected: Any):
-    from sarssm.config import from_dict
     from sarssm.data.normalize import ComplexScaler
-    from sarssm.models import ModelConfig, SarSSM
+    from sarssm.models import SarSSM
+    from sarssm.train.checkpoint import read_checkpoint, recorded_model
 
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ConfigError(
-            f"teacher checkpoint {path}: cannot be read as a weights-only checkpoint ({exc})"
-        ) from None
-    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise ConfigError(f"teacher checkpoint {path}: not a Lightning checkpoint (no state_dict)")
-    recorded = ckpt.get("sarssm_model")
+    ckpt = read_checkpoint(path)  # weights-only: a pickle of other objects is refused
+    saved = recorded_model(ckpt, path)
     if expected is None:
-        if not isinstance(recorded, dict) or "model" not in recorded:
+        if saved is None:
             raise ConfigError(
                 f"checkpoint {path} does not record its model config: give the training config"
             )
-        expected = from_dict(ModelConfig, recorded["model"], f"{path}: sarssm_model")
-    elif isinstance(recorded, dict) and "model" in recorded:
-        saved = from_dict(ModelConfig, recorded["model"], f"{path}: sarssm_model")
+        expected = saved
+    elif saved is not None:
         diff = config_differences(saved, expected)
         if diff:
             raise ConfigError(

@@ -413,13 +413,10 @@ def run_evaluation(
     from sarssm.eval.figures import write_figures
     from sarssm.eval.pointtarget import to_jsonable
     from sarssm.eval.report import write_report
-    from sarssm.io import atomic_write_text
+    from sarssm.io import atomic_write_text, prepare_output_dir
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out}: exists and is not a folder")
+    out = prepare_output_dir(out, "--out")  # before the work: a bad --out fails at once
     metrics, figure = evaluate(model_specs, data, margin, patch_rows, echo)
-    out.mkdir(parents=True, exist_ok=True)
     metrics["figures"] = write_figures(figure, metrics, out)
     metrics = to_jsonable(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))

@@ -260,6 +260,14 @@ def parse_variant(spec: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
+def config_differences(a: ModelConfig, b: ModelConfig) -> list[str]:
+    """Keys where two resolved model configs differ (the name aside)."""
+    from sarssm.config import to_dict
+
+    da, db = to_dict(a.resolved()), to_dict(b.resolved())
+    return [k for k in da if k != "name" and da[k] != db.get(k)]
+
+
 def resolve_config(spec: ModelConfig | str | dict[str, Any], **overrides: Any) -> ModelConfig:
     """A config from a `ModelConfig`, a preset name or a mapping (a mapping may name a
     `preset` to start from), with keyword `overrides` applied on top."""

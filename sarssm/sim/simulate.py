@@ -276,7 +276,9 @@ def simulate(
     bad = [v for v in keep if v not in ("rc", "rcmc", "az")]
     if bad or not keep:
         raise ConfigError(f"levels must be a non-empty subset of rc, rcmc, az, got {keep}")
-    out_dir = Path(out_dir)
+    from sarssm.io import prepare_output_dir
+
+    out_dir = prepare_output_dir(out_dir, "--out")
     paths = [out_dir / product_name(preset, scene, seed, i) for i in range(n_products)]
     if not overwrite:
         for path in paths:

@@ -135,10 +135,13 @@ def save_amplitude_figure(
 
 
 def save_png(fig, path: Path, dpi: int = 80) -> Path:
-    """Write a matplotlib figure as PNG under a temporary name, then rename it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp.png")
-    fig.savefig(tmp, dpi=dpi)
-    tmp.replace(path)
-    return path
+    """Write a matplotlib figure as PNG under a temporary name, then rename it into place
+    (`sarssm.io.atomic_write_bytes`)."""
+    import io
+
+    from sarssm.io import atomic_write_bytes
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi, format="png")
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)

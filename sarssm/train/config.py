@@ -29,14 +29,26 @@ class TrainerConfig:
     limit_val_batches: float | int = 1.0
     deterministic: bool = True
     progress_bar: bool = True
+    # optimiser steps in a row with a non-finite loss or gradient (each skipped) that stop
+    # the run, saving checkpoints/last_good.ckpt (`sarssm.train.faults`)
+    max_nonfinite_steps: int = 10
 
     def __post_init__(self) -> None:
         if self.max_epochs < 1:
             raise ConfigError(f"trainer.max_epochs must be >= 1, got {self.max_epochs}")
-        if self.gradient_clip_val < 0 or self.early_stopping_patience < 1:
-            raise ConfigError("trainer.gradient_clip_val must be >= 0, patience >= 1")
-        if self.figure_every_n_epochs < 0 or self.log_every_n_steps < 1:
-            raise ConfigError("trainer.figure_every_n_epochs >= 0, log_every_n_steps >= 1")
+        for name, low in (
+            ("gradient_clip_val", 0),
+            ("early_stopping_patience", 1),
+            ("figure_every_n_epochs", 0),
+            ("log_every_n_steps", 1),
+        ):
+            value = getattr(self, name)
+            if not value >= low:  # NaN fails too
+                raise ConfigError(f"trainer.{name} must be >= {low}, got {value!r}")
+        if self.max_nonfinite_steps < 1:
+            raise ConfigError(
+                f"trainer.max_nonfinite_steps must be >= 1, got {self.max_nonfinite_steps}"
+            )
 
 
 @dataclass
