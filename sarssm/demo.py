@@ -9,7 +9,10 @@ Stages (each records a fingerprint of its inputs in out/stages.json):
    projection; two jobs at a time, one thread each (small models train faster that way);
 5. evaluation: `sarssm evaluate` of every model, the reference processor and a pass-through
    on the held-out test products and the new ones: metrics.json, report.md, figures;
-6. operator checks of the teacher (`sarssm.eval.operator`) on products it never saw.
+6. operator checks of the teacher (`sarssm.eval.operator`) on products it never saw;
+7. deployment of the distilled demo-tiny (`sarssm.deploy.checks`): the new products focused
+   in conv and in stream mode, every export format, int8 quantisation, and its streaming speed
+   at 25,700 columns beside the line-by-line matched filter.
 
 A finished stage whose inputs are unchanged is reused and reported as such; a stage whose
 inputs changed is deleted and run again; an interrupted training resumes from its last
@@ -257,7 +260,7 @@ def run_demo(
     mode = "--quick" if quick else "full"
     echo(f"sarssm demo ({mode}) -> {out}")
 
-    echo("[1/6] data: the demo products")
+    echo("[1/7] data: the demo products")
     data_dir = Path(cfg.data.path)
     t0 = time.perf_counter()
     state = stages.begin("data", to_dict(cfg.data), data_dir, ".")
@@ -272,7 +275,7 @@ def run_demo(
         echo(f"      {split}: {len(dm.splits[split])} products")
     test_paths = [e.path for e in dm.splits["test"]]
 
-    echo("[2/6] new products the models never see (every scene type, new seeds)")
+    echo("[2/7] new products the models never see (every scene type, new seeds)")
     eval_dir = out / "evaluation-data"
     eval_inputs = {
         "quick": quick,
@@ -290,7 +293,7 @@ def run_demo(
     echo(f"      {len(new_paths)} products in {eval_dir}")
 
     save_dir = Path(cfg.save_dir)
-    echo("[3/6] teacher")
+    echo("[3/7] teacher")
     t0 = time.perf_counter()
     teacher_inputs = {"config": to_dict(cfg), "data": stages.fp("data")}
     state = stages.begin("teacher", teacher_inputs, save_dir, "metrics.json")
@@ -302,12 +305,12 @@ def run_demo(
         stages.finish("teacher", time.perf_counter() - t0)
 
     jobs = student_jobs(out, save_dir, config, data_dir, quick)
-    echo(f"[4/6] students: {len(jobs)} runs, {workers} at a time")
+    echo(f"[4/7] students: {len(jobs)} runs, {workers} at a time")
     t0 = time.perf_counter()
     run_students(jobs, stages, stages.fp("teacher"), teacher_overrides, workers, echo)
     echo(f"      students: {time.perf_counter() - t0:.0f} s")
 
-    echo("[5/6] evaluation: every model, the reference processor and a pass-through")
+    echo("[5/7] evaluation: every model, the reference processor and a pass-through")
     eval_out = out / "evaluation"
     specs = [f"teacher={save_dir / 'best'}"] + [
         f"{job.name}={job.save_dir / 'final_student_model'}" for job in jobs
@@ -336,7 +339,7 @@ def run_demo(
         )
         stages.finish("evaluation", time.perf_counter() - t0)
 
-    echo("[6/6] the teacher as a focusing operator, on products it never saw")
+    echo("[6/7] the teacher as a focusing operator, on products it never saw")
     t0 = time.perf_counter()
     checks_file = out / "operator" / "checks.json"
     inputs = {"teacher": stages.fp("teacher"), "quick": quick}
@@ -349,6 +352,25 @@ def run_demo(
         stages.finish("operator", time.perf_counter() - t0)
     print_operator_checks(checks, echo)
 
+    student = out / "students" / "demo-tiny" / "final_student_model"
+    echo("[7/7] deployment: the demo-tiny student streamed, exported and quantised")
+    t0 = time.perf_counter()
+    deploy_dir = out / "deployment"
+    inputs = {"student": stages.fp("student:demo-tiny"), "quick": quick,
+              "new": stages.fp("evaluation-data")}  # fmt: skip
+    if stages.begin("deployment", inputs, deploy_dir, "checks.json") == "reuse":
+        echo(f"      reusing {deploy_dir / 'checks.json'}")
+        deployment = json.loads((deploy_dir / "checks.json").read_text())
+    else:
+        from sarssm.deploy.checks import deployment_checks
+
+        deployment = deployment_checks(student, data_dir, new_paths, deploy_dir, quick, echo)
+        atomic_write_text(deploy_dir / "checks.json", json.dumps(deployment, indent=2))
+        stages.finish("deployment", time.perf_counter() - t0)
+    from sarssm.deploy.checks import print_deployment_checks
+
+    print_deployment_checks(deployment, echo)
+
     summary = {
         "mode": mode,
         "config": str(save_dir / "config.yaml"),
@@ -359,6 +381,7 @@ def run_demo(
         "seconds": round(time.perf_counter() - started, 1),
         "models": {n: headline(v) for n, v in metrics["models"].items()},
         "operator_checks": checks,
+        "deployment": deployment,
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2))
     print_summary(metrics, summary, stages, out, echo)

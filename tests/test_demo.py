@@ -32,8 +32,8 @@ def quick_demo(tmp_path_factory):
 def test_quick_demo_writes_a_complete_report_with_finite_metrics(quick_demo):
     out, summary, lines = quick_demo
     text = "\n".join(lines)
-    for n in range(1, 7):
-        assert f"[{n}/6]" in text
+    for n in range(1, 8):
+        assert f"[{n}/7]" in text
     metrics = json.loads((out / "evaluation" / "metrics.json").read_text())
     names = ["teacher"] + [n for p in STUDENTS for n in (p, f"{p}-baseline")]
     names += [n for n, _ in VARIANTS] + ["reference", "pass-through"]
@@ -53,6 +53,15 @@ def test_quick_demo_writes_a_complete_report_with_finite_metrics(quick_demo):
     for rel in metrics["figures"].values():
         assert (out / "evaluation" / rel).is_file()
     assert summary["report"] == str(out / "evaluation" / "report.md")
+    deployment = summary["deployment"]  # stage 7: stream == conv, exports, int8, speed
+    assert max(r["stream_vs_conv_max_rel"] for r in deployment["focus"]) < 2e-5
+    assert deployment["export"]["numpy_step_vs_conv_max_rel"] < 2e-5
+    assert {"student.npz", "numpy_step.py", "student_conv.onnx", "student_step.pt"} <= set(
+        deployment["export"]["files"]
+    )
+    assert math.isfinite(deployment["quantize"]["int_vs_float_nmse_db"])
+    assert deployment["speed"]["stream_ms_min"] > 0
+    assert "stream vs conv mode" in text
     assert "report:" in text
     retention = [r for r in report.splitlines() if r.startswith("| demo-tiny-")]
     for kind in ("linear", "pca_init", "attention"):
