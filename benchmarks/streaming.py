@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     for W in [1000, 25_700] if args.full else [1000]:
         print(f"stream tiny W={W}")
         r = run_case(Case("stream", "tiny", W, lines=20 if W > 1000 else lines))
-        r["floor_ms"] = 1e3 * r["line_bytes"] / report["copy_bandwidth_bytes_per_s"]
+        r["floor_ms"] = 1e3 * r["line_bytes"] / report["memory_bandwidth_bytes_per_s"]
         r["anchor_ratio"] = 16.0 / r["ms_min"]
         report["stream"].append({"model": "tiny", "columns": W, **r})
     if not args.quick:
