@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/models.py --out benchmarks/results
 	$(PY) benchmarks/scan.py --out benchmarks/results
 	$(PY) benchmarks/streaming.py --out benchmarks/results
+	$(PY) benchmarks/large_product.py --out benchmarks/results
 	@if [ -d runs/demo/students/demo-tiny ]; then \
 		$(PY) benchmarks/quantization.py --out benchmarks/results; \
 	else echo "benchmarks/quantization.py needs the demo's trained student: make demo first"; fi

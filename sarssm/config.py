@@ -60,7 +60,9 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         keys, value = parse_override(text)
         node = out
         for key in keys[:-1]:
-            child = node.setdefault(key, {})
+            child = node.get(key)
+            if child is None:  # absent or null (`data.geometry: null`): a new mapping
+                child = node[key] = {}
             if not isinstance(child, dict):
                 raise ConfigError(f"override {text!r}: {key!r} is not a mapping")
             node = child

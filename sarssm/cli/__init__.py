@@ -135,6 +135,61 @@ def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespac
     return args
 
 
+def add_geometry_flag(parser: argparse.ArgumentParser) -> None:
+    """The repeatable `--geometry KEY=VALUE` of the commands that open products."""
+    parser.add_argument(
+        "--geometry",
+        action="append",
+        metavar="KEY=VALUE",
+        help="replace a field of every product's geometry (repeatable), e.g. a Maya4 "
+        "product's missing Level-0 field: --geometry near_range_m=850000; keys: the fields of "
+        "sarssm.physics.Geometry (docs/real-data.md)",
+    )
+
+
+def geometry_flags(args: argparse.Namespace) -> dict:
+    """`--geometry` items as {field: value}, checked now (a bad item exits 2 before any work)."""
+    from sarssm.data.maya4 import geometry_overrides
+
+    return geometry_overrides(getattr(args, "geometry", None) or [])
+
+
+def add_products_flags(parser: argparse.ArgumentParser) -> None:
+    """`--products FILE` (a product list file, as the published Maya4 split's) and `--strict`."""
+    parser.add_argument(
+        "--products",
+        metavar="FILE",
+        help="only the products this file lists (one name per line, with or without .zarr, "
+        "e.g. Maya4's test_files.txt); listed products missing from the folder are left out "
+        "with a warning",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a listed product that is not in the folder (default: warn and go on)",
+    )
+
+
+def listed_products(args: argparse.Namespace, paths: list, where: str = "--products") -> list:
+    """`paths` narrowed to `--products FILE` when given (`sarssm.data.catalog.select_listed`)."""
+    if not getattr(args, "products", None):
+        return paths
+    from sarssm.data.catalog import read_product_list, select_listed
+    from sarssm.errors import ConfigError
+
+    names = read_product_list(args.products)
+    found = select_listed(
+        paths,
+        names,
+        f"{where} {args.products}",
+        bool(args.strict),
+        lambda text: print(f"warning: {text}", file=sys.stderr, flush=True),
+    )
+    if not found:
+        raise ConfigError(f"{where} {args.products}: none of the listed products is there")
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `sarssm` console script; returns the process exit code."""
     parser = build_parser()

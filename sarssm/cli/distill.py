@@ -78,6 +78,15 @@ def add_arguments(p: argparse.ArgumentParser, student_config_default: str | None
     for flag, _, text in SWITCHES:
         p.add_argument(*_names(flag), dest=flag, action="store_true", default=None, help=text)
     p.add_argument("--resume", action="store_true", help="continue from save_dir/checkpoints")
+    from sarssm.cli import add_geometry_flag
+
+    add_geometry_flag(p)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="refuse a product of a split list file that is not in the data folder",
+    )
     p.add_argument(
         "overrides",
         nargs="*",
@@ -89,8 +98,11 @@ def add_arguments(p: argparse.ArgumentParser, student_config_default: str | None
 
 def flag_values(args: argparse.Namespace) -> dict:
     """config key -> the flag's value (None where the flag was not given)."""
+    from sarssm.cli.train import data_flags
+
     flags = {key: getattr(args, flag) for flag, key, _, _ in VALUE_FLAGS}
     flags.update({key: getattr(args, flag) for flag, key, _ in SWITCHES})
+    flags.update(data_flags(args))
     return flags
 
 

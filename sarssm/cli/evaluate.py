@@ -1,14 +1,18 @@
 """`sarssm evaluate`: every metric for models, the reference processor and a pass-through.
 
-Example:
+Examples:
     sarssm evaluate --model runs/demo/teacher --model runs/demo/students/demo-tiny \
         --data runs/demo/data --out runs/demo/evaluation
+    sarssm evaluate --model runs/maya4/teacher --data /archive/maya4 \
+        --products test_files.txt --out runs/maya4/evaluation   # the published test split
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+
+from sarssm.cli import add_geometry_flag, add_products_flags, geometry_flags, listed_products
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,6 +53,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "(default: the first selective model, else the first model)",
     )
     p.add_argument("--json", action="store_true", help="print metrics.json instead of the table")
+    add_geometry_flag(p)
+    add_products_flags(p)
     p.set_defaults(func=run)
 
 
@@ -57,6 +63,7 @@ def run(args: argparse.Namespace) -> int:
     from sarssm.eval.report import main_table
 
     quiet = args.json
+    overrides = geometry_flags(args)
     metrics = run_evaluation(
         args.model,
         args.data,
@@ -65,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
         patch_rows=args.patch_rows,
         teacher=args.teacher,
         echo=(lambda *_: None) if quiet else print,
+        geometry_overrides=overrides,
+        select=lambda paths: listed_products(args, paths),
     )
     if args.json:
         print(json.dumps(metrics, indent=2))

@@ -8,6 +8,8 @@ Examples:
     sarssm focus --model reference --input data/ --out out/ --workers 4     # 4 processes
     sarssm focus --model runs/demo/teacher --input /shared/data --out /shared/out \
         --scheduler tcp://scheduler-host:8786                              # a Dask cluster
+    sarssm focus --model reference --input /archive/maya4 --products test_files.txt \
+        --out focused/ --columns 0:4096          # real Maya4 products, their first 4096 columns
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from sarssm.cli import add_geometry_flag, add_products_flags, geometry_flags, listed_products
 from sarssm.deploy.focus import BLOCK_COLUMNS, BLOCK_ROWS, LEVELS, MODES
 
 
@@ -52,14 +55,27 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=LEVELS,
         help="input level (default: the model's input_level; the reference: rc)",
     )
-    p.add_argument("--block-columns", type=int, default=BLOCK_COLUMNS, help="columns per block")
+    p.add_argument(
+        "--block-columns",
+        type=int,
+        help=f"columns per block (default: {BLOCK_COLUMNS} in whole chunks of the input; where "
+        "its chunks are wider, the widest divisor of the chunk width that fits 512 MiB of "
+        "working memory; the reference: multiples of 256)",
+    )
     p.add_argument(
         "--block-rows",
         type=int,
-        default=BLOCK_ROWS,
-        help="rows per segment (causal models; the reference and bidirectional models read "
-        "whole columns)",
+        help=f"rows per segment (default: {BLOCK_ROWS} in whole chunk rows; causal models; the "
+        "reference and bidirectional models read whole columns)",
     )
+    p.add_argument(
+        "--columns",
+        metavar="A:B",
+        help="focus only columns A..B-1 of each product (the output keeps the product's shape, "
+        "az zero elsewhere; focused_by.columns records it)",
+    )
+    add_geometry_flag(p)
+    add_products_flags(p)
     p.add_argument("--overwrite", action="store_true", help="replace existing output products")
     p.add_argument(
         "--resume",
@@ -123,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from sarssm.data.store import list_products
+    from sarssm.deploy.blocks import parse_columns
     from sarssm.deploy.focus import focus_product, load_focuser
     from sarssm.errors import ConfigError, SarssmError
     from sarssm.io import prepare_output_dir
@@ -132,7 +149,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume keeps finished outputs and --overwrite replaces them: pick one")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    products = list_products(args.input)
+    overrides = geometry_flags(args)
+    if args.columns is not None:
+        parse_columns(args.columns)  # a malformed range fails before any work
+    products = listed_products(args, list_products(args.input))
     outs = targets(args.input, args.out, products)
     for folder in sorted({out.parent for out in outs}):
         prepare_output_dir(folder, "--out")
@@ -178,6 +198,8 @@ def run(args: argparse.Namespace) -> int:
                 block_rows=args.block_rows,
                 overwrite=args.overwrite,
                 progress=progress,
+                geometry_overrides=overrides,
+                columns=args.columns,
             )
         except (SarssmError, OSError) as exc:
             failed += 1
@@ -213,6 +235,8 @@ def run_on_cluster(
         "block_columns": args.block_columns,
         "block_rows": args.block_rows,
         "overwrite": args.overwrite,
+        "geometry_overrides": geometry_flags(args),
+        "columns": args.columns,
     }
 
     def report(r: dict) -> None:

@@ -4,12 +4,16 @@ Examples:
     sarssm inspect data/demo/product-000.zarr
     sarssm inspect data/demo --json > report.json
     sarssm inspect --theory          # theoretical IRW / PSLR / ISLR of the weightings
+    sarssm inspect /archive/maya4/s1a-s1-raw-s-vv-...zarr --geometry near_range_m=850000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from sarssm.cli import add_geometry_flag, geometry_flags
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Print metadata, arrays (shape, dtype, chunks) and, for products with point targets, "
             "IRW, PSLR, ISLR, peak phase and position errors against the theory of the "
-            "product's effective azimuth weighting (docs/quality.md)."
+            "product's effective azimuth weighting (docs/quality.md). A real Maya4 product's "
+            "geometry is read from its Level-0 packet records, which are shown too "
+            "(docs/real-data.md)."
         ),
     )
     parser.add_argument("path", nargs="?", help="a product (.zarr group) or a folder of products")
@@ -29,6 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the theoretical quality of the reference windows and of each preset",
     )
+    add_geometry_flag(parser)
     parser.set_defaults(func=run)
 
 
@@ -36,6 +43,7 @@ def run(args: argparse.Namespace) -> int:
     from sarssm.errors import ConfigError
     from sarssm.eval.inspect import format_report, format_theory_table, inspect_path, theory_table
 
+    overrides = geometry_flags(args)
     if args.theory:
         if args.json:
             print(json.dumps({"theory": theory_table()}, indent=2, allow_nan=False))
@@ -45,9 +53,12 @@ def run(args: argparse.Namespace) -> int:
             return 0
     if args.path is None:
         raise ConfigError("give a product or folder PATH (or --theory)")
-    report = inspect_path(args.path)
+    report = inspect_path(args.path, overrides)
     if args.json:
         print(json.dumps(report, indent=2, allow_nan=False))
     else:
         print(format_report(report))
-    return 0
+    unread = [p for p in report["products"] if p.get("geometry_error")]
+    for p in unread:  # reported above with what the packets say; still an error
+        print(f"sarssm inspect: error: {p['geometry_error']}", file=sys.stderr)
+    return 2 if unread else 0

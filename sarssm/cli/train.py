@@ -1,13 +1,19 @@
 """`sarssm train`: train a focusing model from a YAML config.
 
-Example:
+Examples:
     sarssm train --config configs/demo/teacher.yaml --save-dir runs/teacher --max-epochs 20 \
         optim.lr=1e-3 data.batch_size=16
+    sarssm train --config configs/teacher.yaml --data /archive/maya4 model.reference=data \
+        data.split.train_file=train_files.txt data.split.val_file=validation_files.txt \
+        data.split.test_file=test_files.txt data.split.filters.swaths='[1]' \
+        --geometry window_alpha=0.75     # a folder of real Maya4 products (docs/real-data.md)
 """
 
 from __future__ import annotations
 
 import argparse
+
+from sarssm.cli import add_geometry_flag, geometry_flags
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,8 +37,23 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="when the data folder holds no products, simulate the config's data.simulate "
         "products into it first (without this flag a missing or empty folder is an error)",
     )
+    add_geometry_flag(p)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a product of a split list file that is not in the data folder (sets "
+        "data.split.strict; default: warn and go on)",
+    )
     p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
     p.set_defaults(func=run)
+
+
+def data_flags(args: argparse.Namespace) -> dict:
+    """Config keys of `--geometry` (data.geometry.KEY, merged into the config's mapping) and
+    `--strict` (data.split.strict); None where not given."""
+    flags: dict = {f"data.geometry.{k}": v for k, v in geometry_flags(args).items()}
+    flags["data.split.strict"] = True if args.strict else None
+    return flags
 
 
 def run(args: argparse.Namespace) -> int:
@@ -46,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
             "save_dir": args.save_dir,
             "trainer.max_epochs": args.max_epochs,
             "seed": args.seed,
+            **data_flags(args),
         },
     )
     metrics = train(config, resume=args.resume, simulate=args.simulate)

@@ -4,14 +4,18 @@
 train --simulate`, the demo) and the folder holds none yet (one process), and says so; a
 missing or empty folder is otherwise an error naming `data.path`. `setup` lists, filters and
 splits the products, and estimates the normalisation on the training split (every process
-computes the same scales).
+computes the same scales). It opens only the products a split keeps (a real Maya4 product's
+attributes are tens of MB of JSON; products with Maya4 names are filtered and listed by name),
+each once, with `data.geometry` overriding their geometry, and, when the model's reference is
+`data` (`sarssm.models.config.reference_from_data`), takes the model's reference geometry from
+the training products before any product is checked against it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import lightning as L
 import numpy as np
@@ -76,6 +80,7 @@ class DataConfig:
     norm_patches: int = 256  # training patches used to estimate the normalisation
     seed: int = 0  # patch draws: (seed, epoch)
     split: SplitConfig = field(default_factory=SplitConfig)
+    geometry: dict[str, Any] | None = None  # geometry overrides, as `--geometry KEY=VALUE`
 
     def __post_init__(self) -> None:
         length, cols = self.patch_size
@@ -94,6 +99,9 @@ class DataConfig:
                 raise ConfigError(f"data.{name} must be >= 1, got {getattr(self, name)}")
         if self.num_workers < 0:
             raise ConfigError(f"data.num_workers must be >= 0, got {self.num_workers}")
+        from sarssm.data.maya4 import geometry_overrides
+
+        geometry_overrides(self.geometry, "data.geometry")  # bad keys and values fail on load
 
     @property
     def patch(self) -> PatchGeometry:
@@ -133,10 +141,12 @@ class SarDataModule(L.LightningDataModule):
         scaler=None,
         simulate: bool = False,
         echo=None,
+        reference_from_data: bool = False,
     ) -> None:
         super().__init__()  # scaler: sarssm.data.normalize.ComplexScaler
         self.config = config
-        self.model = model.resolved()
+        self.model = model.resolved()  # with reference_from_data: replaced in `setup`
+        self.reference_from_data = bool(reference_from_data)
         self.scaler = scaler
         self.simulate = bool(simulate)
         self.echo = echo or (lambda text: print(text, flush=True))
@@ -179,14 +189,24 @@ class SarDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         if self.splits:
             return
+        from sarssm.data.catalog import MAYA4_NAME
         from sarssm.data.store import list_products, open_product
 
         path = Path(self.config.path)
         if not path.exists():
             raise ConfigError(f"data.path {path} does not exist")
-        products = {p: open_product(p) for p in list_products(path)}
+        overrides = self.config.geometry
+        paths = list_products(path)
+        # attributes are needed only where the name says nothing (simulated products)
+        products = {p: open_product(p, overrides) for p in paths if not MAYA4_NAME.search(p.name)}
         attrs = {p: product.attrs for p, product in products.items()}
-        parts = split_products(list(products), self.config.split, attrs)
+        parts = split_products(
+            paths, self.config.split, attrs, warn=lambda text: self.echo(f"warning: {text}")
+        )
+        for p in {p for split in parts.values() for p in split} - set(products):
+            products[p] = open_product(p, overrides)
+        if self.reference_from_data and parts["train"]:
+            self.model = self._data_reference([products[p] for p in parts["train"]])
         self.splits = {
             name: [product_entry(products[p], self.model) for p in paths]
             for name, paths in parts.items()
@@ -195,6 +215,19 @@ class SarDataModule(L.LightningDataModule):
             raise ConfigError(f"data: no training products under {self.config.path}")
         if self.scaler is None:
             self.scaler = self.fit_scaler()
+
+    def _data_reference(self, products: list[Any]) -> ModelConfig:
+        """The model config with its reference geometry taken from the training products."""
+        from sarssm.models.conditioning import ReferenceGeometry
+        from sarssm.models.inputs import product_geometry
+
+        ref = ReferenceGeometry.from_geometries([product_geometry(p) for p in products])
+        self.echo(
+            f"model.reference from the {len(products)} training products: lambda "
+            f"{ref.wavelength_m:.6g} m, V {ref.velocity_mps:.2f} m/s, PRF {ref.prf_hz:.4f} Hz, "
+            f"slant range {ref.range_min_m / 1e3:.3f}-{ref.range_max_m / 1e3:.3f} km"
+        )
+        return self.model.replace(reference=ref).resolved()
 
     def state_dict(self) -> dict[str, float]:
         """The normalisation, saved in Lightning checkpoints (a checkpoint is self-contained)."""

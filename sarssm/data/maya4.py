@@ -24,6 +24,11 @@ Each parameter is the first echo record's value, as the sarpyx focuser takes it 
 a field that changes along the product is listed in `Level0Parameters.varying`. V is the
 effective velocity at the mid-product time (state vectors linearly interpolated in time) and
 the mid-swath slant range: one V for the product, as `Geometry` has one.
+
+This module is the API (`maya4_geometry`, `level0_parameters`, `geometry_overrides`,
+`is_maya4`, `light_attrs`); the records and their field-by-field decoding are in
+`sarssm.data.level0`, the group name in `sarssm.data.catalog`. `sarssm.data.store.Product`
+calls it once per product, at open, and keeps none of the records (`HEAVY_ATTRS`).
 """
 
 from __future__ import annotations
@@ -31,57 +36,35 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from sarssm.data.catalog import product_metadata
+from sarssm.data.catalog import parse_group_name
+from sarssm.data.level0 import Decoder, Level0Parameters
 from sarssm.errors import ConfigError, ProductError
 from sarssm.physics.geometry import C_LIGHT, Geometry
-from sarssm.physics.sentinel1 import (
-    ANTENNA_LENGTH_M,
-    CARRIER_HZ,
-    ECC_SWATH,
-    effective_velocity,
-    fine_time_s,
-    near_range_m,
-    polarization_from_codes,
-    ramp_rate_hz_per_s,
-    sample_rate_hz,
-    seconds_from_code,
-    time_stamp_s,
-)
+from sarssm.physics.sentinel1 import ANTENNA_LENGTH_M, CARRIER_HZ
 
-# Packet fields: our name -> accepted column names (s1isp / sarpyx first, then sentinel1decoder)
-PACKET_COLUMNS: dict[str, tuple[str, ...]] = {
-    "pri": ("pri", "PRI"),
-    "swst": ("swst", "SWST"),
-    "rank": ("rank", "Rank", "RANK"),
-    "range_decimation": ("range_decimation", "Range Decimation", "RGDEC"),
-    "tx_ramp_rate": ("tx_ramp_rate", "Tx Ramp Rate", "TXPRR"),
-    "tx_pulse_length": ("tx_pulse_length", "Tx Pulse Length", "TXPL"),
-    "polarization": ("polarization", "polarisation", "Polarisation", "POL"),
-    "rx_channel_id": ("rx_channel_id", "Rx Channel ID", "RXCHID"),
-    "ecc_num": ("ecc_num", "ECC Number", "ECC"),
-    "swath_number": ("swath_number", "Swath Number", "SWATH"),
-    "signal_type": ("signal_type", "Signal Type", "SIGTYP"),
-    "coarse_time": ("coarse_time", "Coarse Time", "TCOAR"),
-    "fine_time": ("fine_time", "Fine Time", "TFINE"),
-    "number_of_quads": ("number_of_quads", "Number of Quads", "NQ"),
-}
-EPHEMERIS_COLUMNS: dict[str, tuple[str, ...]] = {
-    "x": ("x", "X-axis position ECEF"),
-    "y": ("y", "Y-axis position ECEF"),
-    "z": ("z", "Z-axis position ECEF"),
-    "vx": ("vx", "X-axis velocity ECEF"),
-    "vy": ("vy", "Y-axis velocity ECEF"),
-    "vz": ("vz", "Z-axis velocity ECEF"),
-    "time_stamp": ("time_stamp", "POD Solution Data Timestamp"),
-}
-STATE = ("x", "y", "z", "vx", "vy", "vz")  # ECEF position [m] and velocity [m/s]
+__all__ = [
+    "HEAVY_ATTRS",
+    "Level0Parameters",
+    "geometry_overrides",
+    "is_maya4",
+    "level0_parameters",
+    "maya4_geometry",
+    "parse_group_name",
+]
+
+# Attributes of a Maya4 product that hold its Level-0 records: tens of MB of JSON (about 2 kB
+# per azimuth line). An opened product decodes its geometry from them once and keeps none of them.
+HEAVY_ATTRS = (
+    "metadata",
+    "ephemeris",
+    "metadata_columns",
+    "metadata_dtypes",
+    "ephemeris_columns",
+    "ephemeris_dtypes",
+)
 # Geometry field -> the Level-0 fields it is made from (what an error names)
 SOURCES: dict[str, str] = {
     "prf_hz": "metadata 'pri'",
@@ -94,34 +77,19 @@ SOURCES: dict[str, str] = {
 }
 
 
-# --- group name -----------------------------------------------------------------------------
-def parse_group_name(name: str | Path) -> dict[str, Any] | None:
-    """Mission, swath (int), polarisation, start/stop (UTC datetimes), orbit (int), data-take
-    (hex str) and year of a Maya4 group name (`sarssm.data.catalog.MAYA4_NAME`); None when the
-    name does not follow the pattern."""
-    meta = product_metadata(Path(name))
-    if "mission" not in meta:
-        return None
-    out = dict(meta)
-    out["mission"] = meta["mission"].lower()
-    out["swath"] = int(meta["swath"])
-    out["orbit"] = int(meta["orbit"])
-    out["datatake"] = meta["datatake"].lower()
-    for key in ("start", "stop"):
-        out[key] = datetime.strptime(meta[key].lower(), "%Y%m%dt%H%M%S")
-    return out
-
-
 # --- overrides ------------------------------------------------------------------------------
 def _field_kinds() -> dict[str, type]:
     return {f.name: f.type for f in dataclasses.fields(Geometry)}
 
 
-def geometry_overrides(items: Sequence[str] | Mapping[str, Any] | None) -> dict[str, Any]:
+def geometry_overrides(
+    items: Sequence[str] | Mapping[str, Any] | None, where: str = "--geometry"
+) -> dict[str, Any]:
     """`--geometry KEY=VALUE` items (or a dict) as {field: value}, checked against `Geometry`.
 
     Floats must be finite (and positive where `Geometry` requires it), n_azimuth / n_range
-    positive integers, antenna_weighting true/false. Raises ConfigError naming the item.
+    positive integers, antenna_weighting true/false. Raises ConfigError naming `where` (the
+    flag, or a config key such as `data.geometry`) and the item.
     """
     if not items:
         return {}
@@ -132,22 +100,23 @@ def geometry_overrides(items: Sequence[str] | Mapping[str, Any] | None) -> dict[
         for item in items:
             key, sep, value = str(item).partition("=")
             if not sep or not key.strip():
-                raise ConfigError(f"--geometry {item!r}: expected KEY=VALUE, e.g. prf_hz=1717")
+                raise ConfigError(f"{where} {item!r}: expected KEY=VALUE, e.g. prf_hz=1717")
             pairs.append((key.strip(), value.strip(), str(item)))
     kinds = _field_kinds()
     out: dict[str, Any] = {}
     for key, value, item in pairs:
         if key not in kinds:
             raise ConfigError(
-                f"--geometry {item!r}: unknown key {key!r}; choose one of {sorted(kinds)}"
+                f"{where} {item!r}: unknown key {key!r}; choose one of {sorted(kinds)}"
             )
         if key in out:
-            raise ConfigError(f"--geometry {item!r}: {key} is given twice")
-        out[key] = _override_value(key, value, kinds[key], item)
+            raise ConfigError(f"{where} {item!r}: {key} is given twice")
+        out[key] = _override_value(key, value, kinds[key], f"{where} {item!r}")
     return out
 
 
 def _override_value(key: str, value: Any, kind: Any, item: str) -> Any:
+    """One override value, typed as its `Geometry` field (`item` names it in errors)."""
     kind = str(kind)
     if kind == "bool":
         text = str(value).strip().lower()
@@ -157,145 +126,22 @@ def _override_value(key: str, value: Any, kind: Any, item: str) -> Any:
             return True
         if text in ("false", "0", "no", "off"):
             return False
-        raise ConfigError(f"--geometry {item!r}: {key} must be true or false, got {value!r}")
+        raise ConfigError(f"{item}: {key} must be true or false, got {value!r}")
     try:
         number = float(value) if not isinstance(value, bool) else math.nan
     except (TypeError, ValueError):
         number = math.nan
     if not math.isfinite(number):
-        raise ConfigError(f"--geometry {item!r}: {key} must be a finite number, got {value!r}")
+        raise ConfigError(f"{item}: {key} must be a finite number, got {value!r}")
     if kind == "int":
         if number != int(number) or number < 1:
-            raise ConfigError(f"--geometry {item!r}: {key} must be a positive integer")
+            raise ConfigError(f"{item}: {key} must be a positive integer")
         return int(number)
     if key in ("window_alpha", "swath_near_m", "swath_far_m"):
         return number
     if number <= 0:
-        raise ConfigError(f"--geometry {item!r}: {key} must be positive, got {value!r}")
+        raise ConfigError(f"{item}: {key} must be positive, got {value!r}")
     return number
-
-
-# --- records --------------------------------------------------------------------------------
-def _records(attrs: Mapping[str, Any], key: str, where: str) -> list[dict[str, Any]] | None:
-    """The record list of attribute `key` in any sarpyx layout; None when absent."""
-    value = attrs.get(key)
-    if value is None:
-        return None
-    if isinstance(value, Mapping) and isinstance(value.get("data"), (list, Mapping)):
-        parts = [value["data"]]  # dask_slice_saver; concatenate_slices adds data_slice_i
-        slices = sorted(
-            (k for k in value if str(k).startswith("data_slice_")),
-            key=lambda k: int(str(k).rpartition("_")[2]) if str(k)[-1].isdigit() else 0,
-        )
-        parts += [value[k] for k in slices]
-        return [r for part in parts for r in _records({key: part}, key, where) or []]
-    if isinstance(value, list):
-        if not all(isinstance(r, Mapping) for r in value):
-            bad = next(r for r in value if not isinstance(r, Mapping))
-            raise ProductError(
-                f"{where}: attribute {key!r} holds {type(bad).__name__} entries, "
-                "not records (dicts of column values)"
-            )
-        return [dict(r) for r in value]
-    if (
-        isinstance(value, Mapping)
-        and value
-        and all(isinstance(v, (list, Mapping)) for v in value.values())
-    ):  # column-oriented: {column: [values]} or {column: {index: value}}
-        cols = {
-            k: list(v.values()) if isinstance(v, Mapping) else list(v) for k, v in value.items()
-        }
-        lengths = {len(v) for v in cols.values()}
-        if len(lengths) != 1:
-            raise ProductError(f"{where}: attribute {key!r} has columns of different lengths")
-        n = lengths.pop()
-        return [{k: v[i] for k, v in cols.items()} for i in range(n)]
-    raise ProductError(
-        f"{where}: attribute {key!r} is a {type(value).__name__}, not sarpyx records "
-        "(a list of dicts or {'data': [...]})"
-    )
-
-
-def _missing(value: Any) -> bool:
-    if value is None:
-        return True
-    if isinstance(value, float) and math.isnan(value):
-        return True
-    return isinstance(value, str) and value.strip().lower() in ("", "null", "nan", "none")
-
-
-class _Table:
-    """Columns of a record list, found by any accepted name."""
-
-    def __init__(
-        self,
-        records: list[dict[str, Any]],
-        names: dict[str, tuple[str, ...]],
-        attr: str,
-        where: str,
-        columns: Any = None,
-    ) -> None:
-        self.records, self.attr, self.where = records, attr, where
-        keys = set(records[0]) if records else set()
-        if isinstance(columns, list):
-            keys |= {str(c) for c in columns}
-        self.column = {
-            ours: next((n for n in alts if n in keys), None) for ours, alts in names.items()
-        }
-
-    def has(self, ours: str) -> bool:
-        return self.column.get(ours) is not None
-
-    def values(self, ours: str, rows: Sequence[int] | None = None) -> list[Any]:
-        name = self.column[ours]
-        idx = range(len(self.records)) if rows is None else rows
-        return [self.records[i].get(name) for i in idx]
-
-    def number(self, ours: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise ProductError(
-                f"{self.where}: {self.attr} {self.column[ours]!r} holds {value!r}, not a number"
-            )
-        try:
-            out = float(value)
-        except ValueError:
-            raise ProductError(
-                f"{self.where}: {self.attr} {self.column[ours]!r} holds {value!r}, not a number"
-            ) from None
-        if not math.isfinite(out):
-            raise ProductError(f"{self.where}: {self.attr} {self.column[ours]!r} holds {value!r}")
-        return out
-
-
-# --- decoding -------------------------------------------------------------------------------
-@dataclass
-class Level0Parameters:
-    """What a product's packets and ephemeris say (SI units; None where absent), for `inspect`."""
-
-    n_records: int = 0
-    n_echo_records: int = 0
-    pri_s: float | None = None
-    rank: int | None = None
-    swst_s: float | None = None
-    range_decimation: int | None = None
-    sample_rate_hz: float | None = None
-    tx_ramp_rate_hz_per_s: float | None = None
-    tx_pulse_length_s: float | None = None
-    polarization: str | None = None  # from the packets
-    swath: int | None = None  # stripmap beam from the ECC number
-    ecc_num: int | None = None
-    swath_number: int | None = None  # the SWATH field, reported only
-    samples_per_line: int | None = None
-    mid_time_gps_s: float | None = None
-    velocity_source: str | None = None  # how the state vector was chosen
-    name: dict[str, Any] | None = None  # parsed group name
-    varying: dict[str, list[float]] = field(default_factory=dict)  # field: [min, max]
-
-    def as_dict(self) -> dict[str, Any]:
-        out = dataclasses.asdict(self)
-        if self.name:
-            out["name"] = {k: str(v) for k, v in self.name.items()}
-        return out
 
 
 def is_maya4(attrs: Mapping[str, Any]) -> bool:
@@ -311,223 +157,10 @@ def is_maya4(attrs: Mapping[str, Any]) -> bool:
     return isinstance(meta, Mapping) and bool(meta)
 
 
-class _Decoder:
-    """One product's Level-0 fields, decoded on demand; misses are collected, not raised."""
-
-    def __init__(self, attrs: Mapping[str, Any], name: str | Path | None) -> None:
-        self.where = str(name) if name is not None else "product"
-        self.params = Level0Parameters(name=parse_group_name(name) if name is not None else None)
-        self.missing: list[tuple[str, str]] = []  # (what is missing, geometry key)
-        recs = _records(attrs, "metadata", self.where)
-        for attr in ("metadata_columns", "ephemeris_columns"):
-            if attr in attrs and not isinstance(attrs[attr], list):
-                raise ProductError(f"{self.where}: attribute {attr!r} is not a list of names")
-        for attr in ("metadata_dtypes", "ephemeris_dtypes"):
-            if attr in attrs and not isinstance(attrs[attr], Mapping):
-                raise ProductError(f"{self.where}: attribute {attr!r} is not a dict of dtypes")
-        cols = (attrs.get("metadata_columns"), attrs.get("ephemeris_columns"))
-        self.meta = (
-            _Table(recs, PACKET_COLUMNS, "metadata column", self.where, cols[0]) if recs else None
-        )
-        eph = _records(attrs, "ephemeris", self.where)
-        self.eph = (
-            _Table(eph, EPHEMERIS_COLUMNS, "ephemeris column", self.where, cols[1]) if eph else None
-        )
-        self.echo: list[int] = []
-        if self.meta is not None:
-            self.params.n_records = len(self.meta.records)
-            self.echo = list(range(len(self.meta.records)))
-            if self.meta.has("signal_type"):
-                types = self.meta.values("signal_type")
-                echo = [i for i, t in enumerate(types) if t in (0, "echo", "ECHO")]
-                self.echo = echo or self.echo
-            self.params.n_echo_records = len(self.echo)
-
-    def need(self, ours: str, key: str) -> bool:
-        """Whether metadata column `ours` is there (else record it as missing for `key`)."""
-        if self.meta is None:
-            self.missing.append(("attribute 'metadata'", key))
-            return False
-        if not self.meta.has(ours) or all(_missing(v) for v in self.meta.values(ours, self.echo)):
-            self.missing.append((f"metadata column {PACKET_COLUMNS[ours][0]!r}", key))
-            return False
-        return True
-
-    def first(self, ours: str) -> float:
-        """The first echo record's value (sarpyx's focuser takes `.iloc[0]`), as a number;
-        records where it varies along the product are noted in `params.varying`."""
-        values = self.meta.values(ours, self.echo)
-        numbers = [self.meta.number(ours, v) for v in values if not _missing(v)]
-        lo, hi = min(numbers), max(numbers)
-        if lo != hi:
-            self.params.varying[ours] = [lo, hi]
-        return numbers[0]
-
-    def bad(self, ours: str, value: Any, why: str) -> ProductError:
-        column = self.meta.column[ours] if self.meta is not None else ours
-        return ProductError(f"{self.where}: metadata column {column!r} = {value!r}: {why}")
-
-    # one method per Level-0 quantity --------------------------------------------------------
-    def pri_s(self, key: str = "prf_hz") -> float | None:
-        if not self.need("pri", key):
-            return None
-        raw = self.first("pri")
-        pri = seconds_from_code(raw)
-        if not pri > 0:
-            raise self.bad("pri", raw, "not a positive pulse repetition interval")
-        self.params.pri_s = pri
-        return pri
-
-    def prf(self) -> float | None:
-        pri = self.pri_s()
-        return None if pri is None else 1.0 / pri
-
-    def near_range(self) -> float | None:
-        key = "near_range_m"
-        ok = [self.need(f, key) for f in ("swst", "rank")]
-        pri = self.pri_s(key)
-        if not all(ok) or pri is None:
-            return None
-        rank, swst = self.first("rank"), seconds_from_code(self.first("swst"))
-        if rank != int(rank) or not 0 <= rank < 32:
-            raise self.bad("rank", rank, "not a 5-bit rank (0-31)")
-        if swst < 0:
-            raise self.bad("swst", swst, "a negative sampling window start time")
-        self.params.rank, self.params.swst_s = int(rank), swst
-        return near_range_m(int(rank), pri, swst)
-
-    def range_spacing(self) -> float | None:
-        if not self.need("range_decimation", "range_spacing_m"):
-            return None
-        code = self.first("range_decimation")
-        try:
-            fs = sample_rate_hz(code)
-        except ValueError as exc:
-            raise self.bad("range_decimation", code, str(exc)) from None
-        self.params.range_decimation = int(code) if code < 1e6 else None
-        self.params.sample_rate_hz = fs
-        return C_LIGHT / (2.0 * fs)
-
-    def bandwidth(self) -> float | None:
-        key = "range_bandwidth_hz"
-        if not all([self.need("tx_ramp_rate", key), self.need("tx_pulse_length", key)]):
-            return None
-        rate = ramp_rate_hz_per_s(self.first("tx_ramp_rate"))
-        length = seconds_from_code(self.first("tx_pulse_length"))
-        if not (length > 0 and rate != 0):
-            raise self.bad("tx_ramp_rate", rate, f"with pulse length {length} s gives no chirp")
-        self.params.tx_ramp_rate_hz_per_s, self.params.tx_pulse_length_s = rate, length
-        return abs(rate) * length
-
-    def identity(self) -> None:
-        """Polarisation and swath from the packets, checked against the group name."""
-        p, m = self.params, self.meta
-        if m is None:
-            return
-        if m.has("polarization") and not all(
-            _missing(v) for v in m.values("polarization", self.echo)
-        ):
-            code = int(self.first("polarization"))
-            rx = int(self.first("rx_channel_id")) if m.has("rx_channel_id") else None
-            try:
-                p.polarization = polarization_from_codes(code, rx)
-            except ValueError as exc:
-                raise self.bad("polarization", code, str(exc)) from None
-        if m.has("ecc_num"):
-            p.ecc_num = int(self.first("ecc_num"))
-            p.swath = ECC_SWATH.get(p.ecc_num)
-        if m.has("swath_number"):
-            p.swath_number = int(self.first("swath_number"))
-        if m.has("number_of_quads"):
-            p.samples_per_line = 2 * int(
-                max(
-                    self.meta.number("number_of_quads", v)
-                    for v in m.values("number_of_quads", self.echo)
-                    if not _missing(v)
-                )
-            )
-        if p.name:
-            if p.polarization and p.polarization != p.name["polarization"]:
-                raise ProductError(
-                    f"{self.where}: the name says polarisation "
-                    f"{p.name['polarization']!r}, the packets {p.polarization!r}"
-                )
-            if p.swath and p.swath != p.name["swath"]:
-                raise ProductError(
-                    f"{self.where}: the name says swath s{p.name['swath']}, the "
-                    f"packets' ECC number {p.ecc_num} means s{p.swath}"
-                )
-
-    def mid_time(self) -> float | None:
-        m = self.meta
-        if m is None or not m.has("coarse_time") or not m.has("fine_time"):
-            return None
-        times = []
-        for i in (self.echo[0], self.echo[-1]):
-            coarse, fine = m.values("coarse_time", [i])[0], m.values("fine_time", [i])[0]
-            if _missing(coarse) or _missing(fine):
-                return None
-            fine = fine_time_s(m.number("fine_time", fine))
-            times.append(m.number("coarse_time", coarse) + fine)
-        self.params.mid_time_gps_s = 0.5 * (times[0] + times[1])
-        return self.params.mid_time_gps_s
-
-    def state_rows(self) -> list[int] | None:
-        """Ephemeris records with a whole state vector (else record what is missing)."""
-        key, e = "velocity_mps", self.eph
-        if e is None:
-            self.missing.append(("attribute 'ephemeris' (orbit state vectors)", key))
-            return None
-        absent = [EPHEMERIS_COLUMNS[c][0] for c in STATE if not e.has(c)]
-        if absent:
-            self.missing.append((f"ephemeris column(s) {absent}", key))
-            return None
-        rows = [
-            i
-            for i, r in enumerate(e.records)
-            if not any(_missing(r.get(e.column[c])) for c in STATE)
-        ]
-        if not rows:
-            self.missing.append(("ephemeris state vectors (every record is empty)", key))
-            return None
-        return rows
-
-    def velocity(self, slant_range: float) -> float | None:
-        rows, e = self.state_rows(), self.eph
-        if rows is None:
-            return None
-        sv = np.array([[e.number(c, e.records[i][e.column[c]]) for c in STATE] for i in rows])
-        t_mid = self.mid_time()
-        stamps = e.values("time_stamp", rows) if e.has("time_stamp") else [None]
-        if t_mid is not None and not any(_missing(v) for v in stamps):
-            t = np.array([e.number("time_stamp", v) for v in stamps])
-            t = time_stamp_s(t)  # [K] s
-            t, first = np.unique(t, return_index=True)
-            sv = sv[first]
-            if not t[0] - 60.0 <= t_mid <= t[-1] + 60.0:
-                raise ProductError(
-                    f"{self.where}: the packets' mid time {t_mid:.3f} s (GPS) is outside the "
-                    f"ephemeris times {t[0]:.3f}-{t[-1]:.3f} s; give "
-                    "--geometry velocity_mps=M_PER_S"
-                )
-            state = np.array([np.interp(t_mid, t, sv[:, j]) for j in range(6)])
-            self.params.velocity_source = "state vector interpolated at the mid-product time"
-        else:
-            state = sv[len(sv) // 2]
-            self.params.velocity_source = "middle ephemeris record (no packet or ephemeris times)"
-        try:
-            return effective_velocity(state[:3], state[3:], slant_range)
-        except ValueError as exc:
-            raise ProductError(
-                f"{self.where}: ephemeris and sampling window disagree ({exc}); check "
-                "metadata 'rank' / 'swst', or give --geometry velocity_mps=M_PER_S"
-            ) from None
-
-
 def level0_parameters(attrs: Mapping[str, Any], name: str | Path | None = None) -> Level0Parameters:
     """Everything decodable from a product's packets and ephemeris, without building a
     `Geometry` (missing fields stay None): for `inspect`."""
-    dec = _Decoder(attrs, name)
+    dec = Decoder(attrs, name)
     dec.pri_s()
     near = dec.near_range()
     spacing = dec.range_spacing()
@@ -566,7 +199,7 @@ def maya4_geometry(
         ConfigError: a bad override.
     """
     given = geometry_overrides(overrides)
-    dec = _Decoder(attrs, name)
+    dec = Decoder(attrs, name)
     values: dict[str, Any] = {
         "wavelength_m": C_LIGHT / CARRIER_HZ,
         "antenna_length_m": ANTENNA_LENGTH_M,
@@ -611,3 +244,35 @@ def maya4_geometry(
         return Geometry(**values)
     except ConfigError as exc:
         raise ProductError(f"{dec.where}: {exc} (from its Level-0 metadata)") from None
+
+
+def light_attrs(attrs: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """(the attributes without `HEAVY_ATTRS`, {dropped attribute: what it held, in words}):
+    what an opened product keeps, and what `inspect` says in place of the records."""
+    kept = {k: v for k, v in attrs.items() if k not in HEAVY_ATTRS}
+    dropped = {k: _describe(attrs[k]) for k in HEAVY_ATTRS if k in attrs}
+    return kept, dropped
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, Mapping) and "data" in value:
+        parts = [value["data"]] + [v for k, v in value.items() if str(k).startswith("data_slice_")]
+        n = sum(len(p) for p in parts if isinstance(p, (list, Mapping)))
+        return f"{n} records ({len(parts)} part{'s' if len(parts) > 1 else ''})"
+    if isinstance(value, list):
+        kind = "records" if value and isinstance(value[0], Mapping) else "entries"
+        return f"{len(value)} {kind}"
+    if isinstance(value, Mapping):
+        return f"{len(value)} entries"
+    return type(value).__name__
+
+
+def with_overrides(geometry: Geometry, overrides: Mapping[str, Any], where: str) -> Geometry:
+    """A product's own `geometry` attribute with `--geometry` overrides applied (a
+    ProductError naming the product when the result is impossible)."""
+    if not overrides:
+        return geometry
+    try:
+        return geometry.replace(**overrides)
+    except ConfigError as exc:
+        raise ProductError(f"{where}: {exc} (its geometry with the --geometry overrides)") from None

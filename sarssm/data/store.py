@@ -19,8 +19,10 @@ the final name and an existing product is replaced only by a complete one.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from sarssm.physics.geometry import Geometry
 LEVELS = ("raw", "rc", "rcmc", "az")  # array names a product may hold, in processing order
 CHUNK_ROWS = 1024
 CHUNK_COLS = 16
+READ_CHUNK_BYTES = 256 << 20  # chunks one read may decode at once (else row by row of chunks)
 
 
 def chunks_for(shape: tuple[int, int]) -> tuple[int, int]:
@@ -108,7 +111,7 @@ def write_product(
         group = zarr.open_group(store=str(tmp), mode="w", zarr_format=zarr_format)
         for name, data in checked.items():
             _write_array(group, name, data)
-        group.attrs.update(meta)
+        group.update_attributes(meta)  # one metadata write (attrs.update writes per key)
     return path
 
 
@@ -176,6 +179,16 @@ class ProductWriter:
             name, shape=shape, chunks=tuple(chunks or chunks_for(shape)), dtype=np.dtype(dtype)
         )
 
+    def copy(self, name: str, source: Path) -> None:
+        """Array `name` copied from another product's array folder `source` (written in the
+        same Zarr format) file by file: its metadata and chunks as stored, never decoded (a
+        real product's levels are GB each)."""
+        if self._group is None or self.tmp is None:
+            raise ConfigError(f"{self.path}: ProductWriter.copy outside its `with` block")
+        if name not in LEVELS:
+            raise ConfigError(f"{self.path}: array name {name!r} is not one of {list(LEVELS)}")
+        shutil.copytree(source, self.tmp / name, copy_function=shutil.copyfile)
+
     def write(
         self, name: str, block: np.ndarray, rows: slice = slice(None), cols: slice = slice(None)
     ) -> None:
@@ -190,7 +203,8 @@ class ProductWriter:
         context, self._context = self._context, None
         try:
             if kind is None:
-                self._group.attrs.update(_json_safe(dict(self.attrs), "attrs"))
+                # one metadata write: attrs.update rewrites the group's JSON once per key
+                self._group.update_attributes(_json_safe(dict(self.attrs), "attrs"))
         except BaseException as error:  # attributes JSON cannot store: discard the product
             context.__exit__(type(error), error, error.__traceback__)
             raise
@@ -201,19 +215,30 @@ class ProductWriter:
 
 
 class Product:
-    """A product opened lazily: metadata now, array data only when read."""
+    """A product opened lazily: metadata now, array data only when read.
 
-    def __init__(self, path: Path, group: Any) -> None:
+    The geometry is decoded once, at open: from the `geometry` attribute of a sarssm product,
+    or from the Level-0 packet records of a real Maya4 product (`sarssm.data.maya4`), with
+    `overrides` (`--geometry KEY=VALUE`) replacing decoded values. A Maya4 product's records
+    (`metadata`, `ephemeris`: about 2 kB per azimuth line) are not kept: `attrs` holds the rest,
+    `dropped_attrs` says what was left out, `level0` what the packets say (for `inspect`), and
+    `full_attrs()` reads everything again. The Zarr group is not kept either (it would hold the
+    records): only its arrays.
+    """
+
+    def __init__(self, path: Path, group: Any, overrides: Mapping[str, Any] | None = None) -> None:
+        from sarssm.data import maya4
+
         self.path = Path(path)
-        self._group = group
-        self.attrs: dict[str, Any] = dict(group.attrs)
+        attrs = dict(group.attrs)
         names = set(group.array_keys())
         self.levels: list[str] = [name for name in LEVELS if name in names]
         if not self.levels:
             raise ProductError(f"{self.path}: no product arrays (expected one of {list(LEVELS)})")
+        self._arrays: dict[str, Any] = {}
         shapes = {}
         for name in self.levels:
-            arr = group[name]
+            arr = self._arrays[name] = group[name]
             if len(arr.shape) != 2:
                 raise ProductError(f"{self.path}: array {name!r} is not 2-D (shape {arr.shape})")
             if not np.issubdtype(np.dtype(arr.dtype), np.complexfloating):
@@ -226,6 +251,29 @@ class Product:
         if len(set(aligned.values())) > 1:
             raise ProductError(f"{self.path}: arrays have different shapes {aligned}")
         self.shape: tuple[int, int] = next(iter(aligned.values()))
+        self.overrides: dict[str, Any] = maya4.geometry_overrides(overrides)
+        self.is_maya4: bool = maya4.is_maya4(attrs)
+        self.level0: Any = None  # maya4.Level0Parameters of a Maya4 product
+        self.level0_error: str | None = None
+        self._geometry: Geometry | None = None
+        self._geometry_error: str | None = None
+        if self.is_maya4:
+            self._decode(attrs)
+        self.attrs: dict[str, Any]
+        self.attrs, self.dropped_attrs = maya4.light_attrs(attrs)
+
+    def _decode(self, attrs: dict[str, Any]) -> None:
+        """Geometry and Level-0 parameters of a Maya4 product (errors kept for later)."""
+        from sarssm.data.maya4 import level0_parameters, maya4_geometry
+
+        try:
+            self._geometry = maya4_geometry(attrs, self.path, self.overrides, shape=self.shape)
+        except ProductError as exc:
+            self._geometry_error = str(exc)
+        try:
+            self.level0 = level0_parameters(attrs, self.path)
+        except ProductError as exc:
+            self.level0_error = str(exc)
 
     @property
     def name(self) -> str:
@@ -238,35 +286,88 @@ class Product:
         """The lazy zarr array of `level` (slicing reads only the chunks it needs)."""
         if level not in self.levels:
             raise ProductError(f"{self.path}: no {level!r} array (levels present: {self.levels})")
-        return self._group[level]
+        return self._arrays[level]
 
     def read(self, level: str, rows: slice = slice(None), cols: slice = slice(None)) -> np.ndarray:
-        """Rows x cols of `level` as a complex64 numpy array (`check_values`: finite)."""
+        """Rows x cols of `level` as a complex64 numpy array (`check_values`: finite).
+
+        A region whose chunks add up to more than `READ_CHUNK_BYTES` (whole columns of a
+        real product, chunked 4096 x 4096: 128 MiB per chunk) is read one row of chunks at a
+        time, so that Zarr decodes only the chunks of one row of chunks at once.
+        """
         arr = self.array(level)
         try:
-            block = arr[rows, cols]
+            slabs = _row_slabs(arr, rows, cols)
+            if slabs is None:
+                block = np.asarray(arr[rows, cols])
+            else:
+                r0, width = slabs[0][0], len(range(*cols.indices(arr.shape[1])))
+                block = np.empty((slabs[-1][1] - r0, width), arr.dtype)
+                for a, b in slabs:
+                    block[a - r0 : b - r0] = arr[a:b, cols]
         except Exception as exc:  # zarr raises assorted errors for corrupt chunks / bad slices
             raise ProductError(f"{self.path}: cannot read {level}[{rows}, {cols}]: {exc}") from None
-        block = np.asarray(block).astype(np.complex64, copy=False)
+        block = block.astype(np.complex64, copy=False)
         check_values(block, f"{self.path}: {level}", rows, cols)
         return block
 
+    def full_attrs(self) -> dict[str, Any]:
+        """Every attribute, the Level-0 records included, read from disk again."""
+        import zarr
+
+        try:
+            return dict(zarr.open_group(store=str(self.path), mode="r").attrs)
+        except Exception as exc:  # zarr's own errors differ between versions and formats
+            raise ProductError(f"{self.path}: cannot read its attributes again ({exc})") from None
+
     @property
     def geometry(self) -> Geometry:
-        """The product's own geometry (attribute `geometry`)."""
+        """The product's geometry: its `geometry` attribute, or (a real Maya4 product) the one
+        decoded from its packets and ephemeris; `--geometry` overrides applied. A ProductError
+        names what is missing."""
+        if self._geometry is not None:
+            return self._geometry
+        if self._geometry_error is not None:
+            raise ProductError(self._geometry_error)
+        from sarssm.data.maya4 import with_overrides
+
         geo = self.attrs.get("geometry")
         if not isinstance(geo, dict):
-            raise ProductError(f"{self.path}: no 'geometry' attribute (not a sarssm product?)")
+            raise ProductError(
+                f"{self.path}: no 'geometry' attribute and no Maya4 packet records "
+                "('metadata') to read one from (not a sarssm or Maya4 product?)"
+            )
         try:
-            return Geometry.from_attrs(geo)
+            geometry = Geometry.from_attrs(geo)
         except (ConfigError, TypeError) as exc:
             raise ProductError(f"{self.path}: invalid 'geometry' attribute: {exc}") from None
+        self._geometry = with_overrides(geometry, self.overrides, str(self.path))
+        return self._geometry
 
     @property
     def point_targets(self) -> list[dict[str, Any]]:
         """[{"row", "col", "amplitude", "phase_rad"}] (empty when the product has none)."""
         targets = self.attrs.get("point_targets") or []
         return [dict(t) for t in targets]
+
+
+def _row_slabs(arr: Any, rows: Any, cols: Any) -> list[tuple[int, int]] | None:
+    """Row ranges, one row of chunks each, to read rows x cols of `arr` in, when the chunks
+    it touches exceed `READ_CHUNK_BYTES`; None: read it at once."""
+    if not (isinstance(rows, slice) and isinstance(cols, slice)):
+        return None
+    if rows.step not in (None, 1) or cols.step not in (None, 1):
+        return None
+    r0, r1, _ = rows.indices(arr.shape[0])
+    c0, c1, _ = cols.indices(arr.shape[1])
+    if r1 <= r0 or c1 <= c0:
+        return None
+    cr, cc = (int(c) for c in arr.chunks)
+    touched = ((r1 - 1) // cr - r0 // cr + 1) * ((c1 - 1) // cc - c0 // cc + 1)
+    if touched * cr * cc * np.dtype(arr.dtype).itemsize <= READ_CHUNK_BYTES or r1 - r0 <= cr:
+        return None
+    edges = [r0, *range((r0 // cr + 1) * cr, r1, cr), r1]
+    return list(itertools.pairwise(edges))
 
 
 def check_values(block: np.ndarray, where: str, rows: slice, cols: slice) -> None:
@@ -287,8 +388,12 @@ def check_values(block: np.ndarray, where: str, rows: slice, cols: slice) -> Non
     )
 
 
-def open_product(path: str | Path) -> Product:
-    """Open the product group at `path` (Zarr format 2 or 3) without reading array data."""
+def open_product(
+    path: str | Path, geometry_overrides: Mapping[str, Any] | list[str] | None = None
+) -> Product:
+    """Open the product group at `path` (Zarr format 2 or 3) without reading array data;
+    `geometry_overrides` (`--geometry KEY=VALUE` items or a dict) replace values of its
+    geometry (`Product.geometry`)."""
     import zarr
 
     path = Path(path)
@@ -305,8 +410,8 @@ def open_product(path: str | Path) -> Product:
             f"{path}: not a readable Zarr group ({type(exc).__name__}: {exc})"
         ) from None
     try:
-        return Product(path, group)
-    except ProductError:
+        return Product(path, group, geometry_overrides)
+    except (ProductError, ConfigError):
         raise
     except Exception as exc:  # corrupt array metadata surfaces when arrays are opened
         raise ProductError(f"{path}: corrupt Zarr metadata ({type(exc).__name__}: {exc})") from None

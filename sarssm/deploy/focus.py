@@ -18,6 +18,14 @@ image as the `az` array of a new product with the input's layout (`docs/focus.md
 The output is written through `sarssm.data.store.ProductWriter`: into a temporary folder
 beside the target, renamed into place at the end, so an interrupted run leaves nothing under
 the output's name.
+
+Blocks follow the input's chunks (`block_plan`): a block is a whole number of chunks wide where
+chunks are narrow (sarssm's own, 16 columns), and where they are wide (sarpyx writes 4096 x 4096)
+the widest divisor of the chunk width whose working memory stays within `BLOCK_BYTES`, so a
+block never straddles a chunk boundary; segments are a whole number of chunk rows. The output's
+`az` keeps the input's chunks, or, where they are wider than a block and large, is chunked one
+block wide, so that every output chunk is written once. A real Maya4 product's output carries
+its Level-0 records as the input does, plus the `geometry` it was focused with.
 """
 
 from __future__ import annotations
@@ -33,12 +41,13 @@ from typing import Any
 
 import numpy as np
 
+from sarssm.deploy.blocks import BLOCK_COLUMNS, BLOCK_ROWS, block_plan, column_span
 from sarssm.errors import ConfigError, ProductError
+
+__all__ = ["BLOCK_COLUMNS", "BLOCK_ROWS", "LEVELS", "MODES", "Focuser", "focus_product"]
 
 MODES = ("conv", "stream")
 LEVELS = ("rc", "rcmc")
-BLOCK_COLUMNS = 64  # default W
-BLOCK_ROWS = 4096  # default S
 Progress = Callable[[int, int], None]  # (columns done, columns in all)
 
 
@@ -198,11 +207,13 @@ def focus_product(
     mode: str = "conv",
     level: str | None = None,
     scaler: Any = None,
-    block_columns: int = BLOCK_COLUMNS,
-    block_rows: int = BLOCK_ROWS,
+    block_columns: int | None = None,
+    block_rows: int | None = None,
     overwrite: bool = False,
     progress: Progress | None = None,
     backend: str = "auto",
+    geometry_overrides: Any = None,
+    columns: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
     """Focus every column of a product into a new product (atomically).
 
@@ -214,25 +225,33 @@ def focus_product(
         level: the input level (default the model's `input_level`; the reference: rc).
         scaler: the model's `ComplexScaler` (default: the folder's normalization.json, or
             unit scales for a `SarSSM` passed directly).
-        block_columns: W, columns per block (the reference rounds it up to a multiple of 256,
-            its RCMC grid). block_rows: S, rows per segment (conv mode on causal models and
-            stream mode; the reference and bidirectional models read whole columns).
+        block_columns: W, columns per block (default: `block_plan`, from the input's chunks;
+            the reference rounds it up to a multiple of 256, its RCMC grid). block_rows: S,
+            rows per segment (conv mode on causal models and stream mode; the reference and
+            bidirectional models read whole columns; default 4096 in whole chunk rows).
         progress: called with (columns done, columns in all) after each column block.
         backend: the `StreamingFocuser` backend of stream mode.
+        geometry_overrides: `--geometry` items or a dict, replacing values of the product's
+            geometry (`sarssm.data.store.open_product`).
+        columns: (a, b): focus only columns a..b-1 (the output has the input's shape; `az` is
+            zero outside them, and `focused_by.columns` says so).
     Returns:
         {"product", "out", "shape", "mode", "level", "engine", "block_columns",
-        "block_rows", "seconds", "block_bytes"} with block_bytes the largest bytes of one
-        block's arrays (input, FFT buffers, state, output).
+        "block_rows", "columns", "seconds", "block_bytes"} with block_bytes the largest bytes
+        of one block's arrays (input, FFT buffers, state, output).
     """
     from sarssm.data.store import ProductWriter, open_product
 
     start = time.perf_counter()
-    block_columns = _positive("block_columns", block_columns)
-    block_rows = _positive("block_rows", block_rows)
+    if block_columns is not None:
+        block_columns = _positive("block_columns", block_columns)
+    if block_rows is not None:
+        block_rows = _positive("block_rows", block_rows)
     focuser = load_focuser(model, scaler)
     _check_mode(focuser, mode)
-    product = open_product(product_path)
+    product = open_product(product_path, geometry_overrides)
     level = resolve_level(focuser, product, level)
+    span = column_span(columns, product)
     geometry, ranges = _slant_ranges(focuser, product)
     out_path = Path(out_path)
     if out_path.resolve() == product.path.resolve():
@@ -243,31 +262,29 @@ def focus_product(
         engine = "range-doppler"
     else:
         engine = "stream" if mode == "stream" else focuser.engine().kind
+    W, S, az_chunks = block_plan(focuser, product, level, mode, block_columns, block_rows)
     L, M = product.shape
     peak = 0
     with ProductWriter(out_path, overwrite, zarr_format(product.path)) as writer:
         for name in product.levels:
             if name != "az":
                 copy_array(product, name, writer)
-        az_chunks = product.array("az").chunks if "az" in product.levels else None
         writer.create("az", (L, M), chunks=az_chunks)
 
         def write(rows: slice, cols: slice, block: np.ndarray) -> None:
             writer.write("az", np.asarray(block, np.complex64), rows, cols)
 
         if focuser.is_reference:
-            blocks = _reference_blocks(product, level, geometry, block_columns, write)
+            blocks = _reference_blocks(product, level, geometry, W, write, span)
         elif mode == "stream":
-            blocks = _stream_blocks(
-                focuser, product, level, ranges, block_columns, block_rows, write, backend
-            )
+            blocks = _stream_blocks(focuser, product, level, ranges, W, S, write, backend, span)
         else:
-            blocks = _conv_blocks(focuser, product, ranges, block_columns, block_rows, write)
+            blocks = _conv_blocks(focuser, product, ranges, W, S, write, span)
         for done, nbytes in blocks:
             peak = max(peak, nbytes)
             if progress is not None:
-                progress(done, M)
-        writer.attrs.update(product_attrs(product, focuser, mode, level, engine))
+                progress(done - span[0], span[1] - span[0])
+        writer.attrs.update(product_attrs(product, focuser, mode, level, engine, span))
     return {
         "product": product.name,
         "out": str(out_path),
@@ -275,15 +292,22 @@ def focus_product(
         "mode": mode,
         "level": level,
         "engine": engine,
-        "block_columns": block_columns,
-        "block_rows": block_rows,
+        "block_columns": W,
+        "block_rows": S,
+        "columns": list(span),
         "seconds": time.perf_counter() - start,
         "block_bytes": int(peak),
     }
 
 
 def copy_array(product: Any, name: str, writer: Any) -> None:
-    """Copy array `name` of `product` into `writer` chunk by chunk (same shape, chunks, dtype)."""
+    """Copy array `name` of `product` into `writer`: its folder file by file (the chunks as
+    stored, never decoded: `ProductWriter.copy`), or, where the array is not a folder of the
+    product, chunk by chunk (same shape, chunks, dtype)."""
+    folder = Path(product.path) / name
+    if folder.is_dir() and ((folder / "zarr.json").is_file() or (folder / ".zarray").is_file()):
+        writer.copy(name, folder)
+        return
     src = product.array(name)
     shape, chunks = tuple(src.shape), tuple(src.chunks)
     writer.create(name, shape, dtype=src.dtype, chunks=chunks)
@@ -300,15 +324,27 @@ def copy_array(product: Any, name: str, writer: Any) -> None:
 
 
 def product_attrs(
-    product: Any, focuser: Focuser, mode: str, level: str, engine: str
+    product: Any,
+    focuser: Focuser,
+    mode: str,
+    level: str,
+    engine: str,
+    span: tuple[int, int] | None = None,
 ) -> dict[str, Any]:
-    """The input's attributes plus `focused_by` (and `az` added to `levels` when listed)."""
+    """The input's attributes (a Maya4 product's Level-0 records included, read again) plus
+    `focused_by`, and `geometry` (the one it was focused with) where the input has none or
+    `--geometry` changed it; `az` added to `levels` when listed."""
     from sarssm import __version__
 
-    attrs = dict(product.attrs)
+    attrs = product.full_attrs() if product.dropped_attrs else dict(product.attrs)
     listed = attrs.get("levels")
     if isinstance(listed, list) and "az" not in listed:
         attrs["levels"] = [*listed, "az"]
+    if "geometry" not in attrs or product.overrides:
+        try:
+            attrs["geometry"] = product.geometry.to_attrs()
+        except ProductError:  # a model without geometry conditioning needs none
+            pass
     attrs["focused_by"] = {
         "model": focuser.name,
         "model_folder": str(focuser.folder) if focuser.folder else None,
@@ -319,6 +355,8 @@ def product_attrs(
         "sarssm_version": __version__,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if span is not None and tuple(span) != (0, product.shape[1]):
+        attrs["focused_by"]["columns"] = list(span)  # az is zero outside columns a..b-1
     return attrs
 
 
@@ -330,15 +368,16 @@ def _conv_blocks(
     block_columns: int,
     block_rows: int,
     write: Callable[[slice, slice, np.ndarray], None],
+    span: tuple[int, int],
 ) -> Any:
     from sarssm.models.inputs import product_inputs
 
     net, scaler, engine = focuser.net, focuser.scaler, focuser.engine()
     config, geometry = net.config, None if ranges is None else product.geometry
-    L, M = product.shape
+    L = product.shape[0]
     target = np.float32(scaler.target_scale)
-    for c0 in range(0, M, block_columns):
-        c1 = min(M, c0 + block_columns)
+    for c0 in range(span[0], span[1], block_columns):
+        c1 = min(span[1], c0 + block_columns)
         cols = slice(c0, c1)
 
         def read(a: int, b: int, cols: slice = cols) -> np.ndarray:
@@ -365,14 +404,15 @@ def _stream_blocks(
     block_rows: int,
     write: Callable[[slice, slice, np.ndarray], None],
     backend: str,
+    span: tuple[int, int],
 ) -> Any:
     from sarssm.deploy.stream import StreamingFocuser
 
     k = focuser.net.config.range_neighbours
     L, M = product.shape
     S = min(block_rows, L)
-    for c0 in range(0, M, block_columns):
-        c1 = min(M, c0 + block_columns)
+    for c0 in range(span[0], span[1], block_columns):
+        c1 = min(span[1], c0 + block_columns)
         lo, hi = max(0, c0 - k), min(M, c1 + k)  # neighbours of the block's edge columns
         r = None if ranges is None else ranges[lo:hi]
         stream = StreamingFocuser(focuser.net, hi - lo, r, scaler=focuser.scaler, backend=backend)
@@ -416,18 +456,21 @@ def _reference_blocks(
     geometry: Any,
     block_columns: int,
     write: Callable[[slice, slice, np.ndarray], None],
+    span: tuple[int, int],
 ) -> Any:
     from sarssm.focus.rda import BLOCK_COLUMNS as GRID
     from sarssm.focus.rda import block_context, fft_length, focus_columns
 
     L, M = product.shape
     width = math.ceil(block_columns / GRID) * GRID if level == "rc" else block_columns
+    first = span[0] // GRID * GRID if level == "rc" else span[0]  # blocks on the RCMC grid
     nfft = fft_length(geometry, L, np.arange(M))
-    for c0 in range(0, M, width):
-        c1 = min(M, c0 + width)
+    for c0 in range(first, span[1], width):
+        c1 = min(M if level == "rc" else span[1], c0 + width)
         lo, hi = block_context(c0, c1, M) if level == "rc" else (c0, c1)
         x = product.read(level, cols=slice(lo, hi))
         az = focus_columns(x, geometry, c0, c1, M, level)["az"]
-        write(slice(0, L), slice(c0, c1), az)
+        a, b = max(c0, span[0]), min(c1, span[1])  # the requested columns of the block
+        write(slice(0, L), slice(a, b), az[:, a - c0 : b - c0])
         # input, its spectrum and the shifted spectrum (complex64), rcmc and az
-        yield c1, x.nbytes + 8 * nfft * ((hi - lo) + (c1 - c0)) + 2 * az.nbytes
+        yield b, x.nbytes + 8 * nfft * ((hi - lo) + (c1 - c0)) + 2 * az.nbytes

@@ -40,7 +40,9 @@ class DistillDataModule(SarDataModule):
                 f"{overlap[0]}; keep the two folders apart"
             )
         extra = [
-            dataclasses.replace(product_entry(open_product(p), self.model), labelled=False)
+            dataclasses.replace(
+                product_entry(open_product(p, self.config.geometry), self.model), labelled=False
+            )
             for p in paths
         ]
         self.splits["train"] = self.splits["train"] + extra

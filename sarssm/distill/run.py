@@ -106,6 +106,8 @@ def distill(
     ckpt_dir = check_run_dir(save_dir, resume, "--save_dir", config)
     teacher = load_teacher(config.teacher.config, config.teacher.checkpoint, teacher_overrides)
     student_cfg = resolve_model(config.model).resolved()
+    if not isinstance(config.model.get("reference"), dict):  # the teacher's (its data's)
+        student_cfg = student_cfg.replace(reference=teacher.net.config.reference).resolved()
     datamodule = DistillDataModule(
         config.data, teacher.net.config, teacher.scaler, config.unlabeled_data
     )
@@ -136,7 +138,9 @@ def distill(
 
     test_paths = [e.path for e in datamodule.splits.get("test", [])]
     margin = config.data.loss_margin
-    teacher_metrics = _evaluate(teacher.net, test_paths, teacher.scaler, margin)
+    teacher_metrics = _evaluate(
+        teacher.net, test_paths, teacher.scaler, margin, config.data.geometry
+    )
     if teacher_metrics:
         echo("teacher on held-out products: " + _line(teacher_metrics["mean"]))
 
@@ -173,7 +177,9 @@ def distill(
     if best_ckpt.best_model_path:
         module.load_state_dict(read_checkpoint(best_ckpt.best_model_path)["state_dict"])
     export_model(module.net, teacher.scaler, save_dir / "final_student_model")
-    student_metrics = _evaluate(module.net, test_paths, teacher.scaler, margin)
+    student_metrics = _evaluate(
+        module.net, test_paths, teacher.scaler, margin, config.data.geometry
+    )
     retention = projection_retention(module, datamodule)
     metrics: dict[str, Any] = {
         "teacher": {"params": count_parameters(teacher.net), **(teacher_metrics or {})},
@@ -300,12 +306,12 @@ def projection_retention(module, datamodule, batches: int = 8) -> dict[str, dict
     return out
 
 
-def _evaluate(net, paths, scaler, margin) -> dict[str, Any] | None:
+def _evaluate(net, paths, scaler, margin, geometry=None) -> dict[str, Any] | None:
     from sarssm.eval.products import evaluate_products
 
     if not paths:
         return None
-    result = evaluate_products(net, paths, scaler, margin)
+    result = evaluate_products(net, paths, scaler, margin, geometry)
     pt = [t for r in result["products"] for t in r.pop("point_targets")]
     result["point_targets"] = _point_summary(pt)
     return result

@@ -37,6 +37,7 @@ def load_teacher(
     """The teacher of `checkpoint` (a saved model folder, or a Lightning `.ckpt`/`.pth`),
     checked against the model of its training config `config_path` (with `overrides`)."""
     from sarssm.models import resolve_config as resolve_model
+    from sarssm.models.config import DERIVED_KEYS, reference_from_data
     from sarssm.train.run import resolve_config
 
     if not checkpoint:
@@ -51,9 +52,12 @@ def load_teacher(
         )
     train_config = resolve_config(config_path, overrides) if config_path else None
     expected = resolve_model(train_config.model).resolved() if train_config else None
-    net, scaler = load_any_model(path, expected)
+    # `model.reference: data`: the reference is the one the teacher's training data gave
+    from_data = train_config is not None and reference_from_data(train_config.model)
+    net, scaler = load_any_model(path, None if from_data else expected)
     if expected is not None:
-        diff = config_differences(net.config, expected)
+        ignore = DERIVED_KEYS if from_data else ()
+        diff = [k for k in config_differences(net.config, expected) if k not in ignore]
         if diff:
             raise ConfigError(
                 f"teacher checkpoint {path} does not match its teacher config {config_path}: "
@@ -147,6 +151,17 @@ def check_student(teacher: Any, student: Any, data_presets: set[str]) -> list[st
         raise ConfigError(
             f"the teacher was trained on data preset {t.data_preset!r} but the products to "
             f"distil on are {other}"
+        )
+    radar = ("wavelength_m", "velocity_mps", "prf_hz")
+    differ = [
+        f"{k} {getattr(s.reference, k):g} vs {getattr(t.reference, k):g}"
+        for k in radar
+        if getattr(s.reference, k) != getattr(t.reference, k)
+    ]
+    if differ:
+        raise ConfigError(
+            f"the student's model.reference is of another radar than the teacher's "
+            f"({', '.join(differ)}): leave model.reference unset, and it takes the teacher's"
         )
     if s.input_level != t.input_level or s.range_neighbours > t.range_neighbours:
         raise ConfigError(

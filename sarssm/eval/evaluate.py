@@ -183,14 +183,14 @@ def product_metrics(
     pred: np.ndarray, product: Any, margin: int, patch_rows: int = PATCH_ROWS
 ) -> dict[str, Any]:
     """Image, distribution, patch and point-target metrics of one prediction."""
-    from sarssm.eval.products import evaluate_product
+    from sarssm.eval.products import evaluate_product, scene_of
 
     out = evaluate_product(pred, product, margin)
     target = product.read("az")
     rows = slice(margin, target.shape[0] - margin)
     out["patch"] = patch_metrics(pred[rows], target[rows], patch_rows)
     out["product"] = product.name
-    out["scene"] = str(product.attrs.get("scene"))
+    out["scene"] = scene_of(product)
     return out
 
 
@@ -264,8 +264,15 @@ def evaluate(
     margin: int | None = None,
     patch_rows: int = PATCH_ROWS,
     echo=print,
+    geometry_overrides: Any = None,
+    select: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Evaluate every entry on every product of `data`; returns (metrics, figure data)."""
+    """Evaluate every entry on every product of `data`; returns (metrics, figure data).
+
+    `geometry_overrides` (`--geometry` items or a dict) apply to every product's geometry;
+    `select` narrows the products found (a function of the path list: `--products FILE`).
+    Products without a point-target list (real ones) have their point-target metrics n/a.
+    """
     from sarssm.data.store import list_products, open_product
 
     sources = data if isinstance(data, list) else [data]
@@ -275,7 +282,9 @@ def evaluate(
         if not found:
             raise ProductError(f"--data {source}: no products (*.zarr groups) there")
         paths += [p for p in found if p not in paths]
-    products = [open_product(p) for p in paths]
+    if select is not None:
+        paths = select(paths)
+    products = [open_product(p, geometry_overrides) for p in paths]
     for product in products:
         if "az" not in product.levels:
             raise ProductError(
@@ -406,8 +415,11 @@ def run_evaluation(
     title: str = "sarssm evaluation",
     preface: str = "",
     echo=print,
+    geometry_overrides: Any = None,
+    select: Any = None,
 ) -> dict[str, Any]:
-    """Evaluate, then write out/metrics.json, out/report.md and out/figures/*.png."""
+    """Evaluate (`evaluate`), then write out/metrics.json, out/report.md and
+    out/figures/*.png."""
     import json
 
     from sarssm.eval.figures import write_figures
@@ -416,7 +428,9 @@ def run_evaluation(
     from sarssm.io import atomic_write_text, prepare_output_dir
 
     out = prepare_output_dir(out, "--out")  # before the work: a bad --out fails at once
-    metrics, figure = evaluate(model_specs, data, margin, patch_rows, echo)
+    metrics, figure = evaluate(
+        model_specs, data, margin, patch_rows, echo, geometry_overrides, select
+    )
     metrics["figures"] = write_figures(figure, metrics, out)
     metrics = to_jsonable(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2))

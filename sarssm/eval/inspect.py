@@ -37,63 +37,79 @@ TARGET_COLUMNS = [
 ]
 
 
-def array_summary(path: Path) -> dict[str, dict[str, Any]]:
-    """Name -> {shape, dtype, chunks} of every array in the product's Zarr group."""
-    import zarr
-
-    try:
-        group = zarr.open_group(str(path), mode="r")
-        arrays = {
-            name: {
-                "shape": list(arr.shape),
-                "dtype": str(arr.dtype),
-                "chunks": list(arr.chunks),
-            }
-            for name, arr in sorted(group.arrays())
-        }
-    except Exception as exc:  # zarr raises many types on damaged metadata: name the product
-        raise ProductError(f"{path}: cannot read the product's arrays ({exc})") from None
-    return arrays
+def array_summary(product: Any) -> dict[str, dict[str, Any]]:
+    """Level -> {shape, dtype, chunks} of every array of an opened product."""
+    out = {}
+    for name in product.levels:
+        arr = product.array(name)
+        out[name] = {"shape": list(arr.shape), "dtype": str(arr.dtype), "chunks": list(arr.chunks)}
+    return out
 
 
 def geometry_summary(geometry: Any) -> dict[str, Any]:
-    """Geometry fields and derived per-column ranges (Ka, aperture, TBP) of a product."""
+    """Geometry fields and derived per-column ranges (Ka, aperture, TBP) of a product, and
+    the values at its first and last column."""
     ka = geometry.ka()
     aperture = geometry.aperture_samples()
     tbp = geometry.tbp()
+    ends = [0, geometry.n_range - 1]
+    r = geometry.slant_range(ends)
+    columns = {
+        side: {
+            "column": ends[i],
+            "slant_range_m": float(r[i]),
+            "ka_hz_per_s": float(ka[ends[i]]),
+            "aperture_samples": float(aperture[ends[i]]),
+            "tbp": float(tbp[ends[i]]),
+        }
+        for i, side in enumerate(("first_column", "last_column"))
+    }
     return to_jsonable(
         {
             **geometry.to_attrs(),
+            "far_range_m": float(r[1]),
             "doppler_bandwidth_hz": geometry.doppler_bandwidth_hz,
             "ka_hz_per_s": [float(ka.min()), float(ka.max())],
             "aperture_samples": [float(aperture.min()), float(aperture.max())],
             "tbp": [float(tbp.min()), float(tbp.max())],
+            **columns,
         }
     )
 
 
-def inspect_product(path: Path) -> dict[str, Any]:
-    """Report of one product: attrs, geometry summary, arrays, theory, point-target quality."""
+def inspect_product(path: Path, geometry_overrides: Any = None) -> dict[str, Any]:
+    """Report of one product: attrs, geometry summary, arrays, theory, point-target quality;
+    for a real Maya4 product also its Level-0 parameters (`level0`, with `varying`) and the
+    attributes left out (`dropped_attrs`: the packet records). A Maya4 product whose geometry
+    cannot be read is still reported, with `geometry_error` (and the command exits 2)."""
     from sarssm.data.store import open_product
 
-    product = open_product(path)
-    arrays = array_summary(path)
+    product = open_product(path, geometry_overrides)
+    arrays = array_summary(product)
     if FOCUSED_LEVEL not in arrays:
         raise ProductError(
             f"{path}: no {FOCUSED_LEVEL!r} array (arrays: {sorted(arrays) or 'none'})"
         )
-    for name, info in arrays.items():
-        if not np.issubdtype(np.dtype(info["dtype"]), np.complexfloating):
-            raise ProductError(f"{path}: array {name!r} is {info['dtype']}, expected complex")
-    geometry = product.geometry
+    report: dict[str, Any] = {"path": str(path), "attrs": to_jsonable(dict(product.attrs))}
+    if product.is_maya4:
+        report["dropped_attrs"] = product.dropped_attrs
+        level0 = product.level0.as_dict() if product.level0 is not None else None
+        report["level0"] = to_jsonable(level0)
+        report["level0_error"] = product.level0_error
+        try:
+            geometry = product.geometry
+        except ProductError as exc:
+            return {**report, "geometry": None, "geometry_error": str(exc), "arrays": arrays,
+                    "theory": None, "point_targets": []}  # fmt: skip
+    else:
+        geometry = product.geometry
     theory = theory_for_geometry(geometry)
     try:
         targets = measure_product(product, level=FOCUSED_LEVEL)
     except ProductError as exc:
         raise ProductError(f"{path}: {exc}") from None
     return {
-        "path": str(path),
-        "attrs": to_jsonable(dict(product.attrs)),
+        **report,
         "geometry": geometry_summary(geometry),
         "arrays": arrays,
         "theory": theory.as_dict(),
@@ -101,8 +117,9 @@ def inspect_product(path: Path) -> dict[str, Any]:
     }
 
 
-def inspect_path(path: str | Path) -> dict[str, Any]:
-    """Report of a product, or of every product below a folder.
+def inspect_path(path: str | Path, geometry_overrides: Any = None) -> dict[str, Any]:
+    """Report of a product, or of every product below a folder (`geometry_overrides`:
+    `--geometry` items or a dict, applied to every product).
 
     Returns {"products": [report, ...]}; when `path` is itself a product, that product's report
     keys (path, attrs, geometry, arrays, theory, point_targets) are also at the top level.
@@ -115,7 +132,7 @@ def inspect_path(path: str | Path) -> dict[str, Any]:
     paths = list_products(path)
     if not paths:
         raise ProductError(f"{path}: no products found (expected a .zarr group or a folder)")
-    reports = [inspect_product(p) for p in paths]
+    reports = [inspect_product(p, geometry_overrides) for p in paths]
     out: dict[str, Any] = {"products": reports}
     if len(paths) == 1 and Path(paths[0]).resolve() == path.resolve():
         out.update(reports[0])
@@ -177,25 +194,30 @@ def format_product(report: dict[str, Any]) -> str:
     """Human-readable summary of one product's report."""
     attrs, geo, theory = report["attrs"], report["geometry"], report["theory"]
     lines = [f"product {report['path']}"]
-    lines.append(
-        "  " + "  ".join(f"{key} {_meta(attrs, names)}" for key, names in META_KEYS.items())
-    )
-    lines.append(
-        f"  PRF {geo['prf_hz']:.1f} Hz  wavelength {geo['wavelength_m']:.5f} m  "
-        f"velocity {geo['velocity_mps']:.1f} m/s  near range {geo['near_range_m'] / 1e3:.3f} km  "
-        f"Ba {geo['doppler_bandwidth_hz']:.1f} Hz"
-    )
-    lines.append(
-        f"  Ka {geo['ka_hz_per_s'][0]:.2f}..{geo['ka_hz_per_s'][1]:.2f} Hz/s  "
-        f"aperture {geo['aperture_samples'][0]:.1f}..{geo['aperture_samples'][1]:.1f} samples  "
-        f"TBP {geo['tbp'][0]:.1f}..{geo['tbp'][1]:.1f}  window alpha {geo['window_alpha']}  "
-        f"antenna weighting {geo['antenna_weighting']}"
-    )
+    name = (report.get("level0") or {}).get("name")
+    if name:  # a Maya4 product: what its group name says
+        lines.append(
+            f"  Maya4 {name['mission']} swath s{name['swath']} {name['polarization']}  "
+            f"{name['start']} .. {name['stop']}  orbit {name['orbit']}  data-take "
+            f"{name['datatake']}"
+        )
+    else:
+        lines.append(
+            "  " + "  ".join(f"{key} {_meta(attrs, names)}" for key, names in META_KEYS.items())
+        )
+    if "level0" in report:
+        lines += format_level0(report)
+    if geo is None:
+        lines.append(f"  geometry: {report.get('geometry_error')}")
+    else:
+        lines += format_geometry(geo)
     rows = [
         [name, "x".join(map(str, a["shape"])), a["dtype"], "x".join(map(str, a["chunks"]))]
         for name, a in report["arrays"].items()
     ]
     lines += ["  " + s for s in _table(["array", "shape", "dtype", "chunks"], rows)]
+    if theory is None:
+        return "\n".join(lines)
     lines.append(
         f"  theory (effective weighting): IRW {theory['irw_samples']:.3f} samples "
         f"({theory['irw_bandwidth']:.4f}/B)  PSLR {theory['pslr_db']:.2f} dB  "
@@ -213,6 +235,55 @@ def format_product(report: dict[str, Any]) -> str:
     else:
         lines.append("  no point targets")
     return "\n".join(lines)
+
+
+def format_geometry(geo: dict[str, Any]) -> list[str]:
+    """The geometry lines of a product's summary: radar, swath, and the first / last column."""
+    lines = [
+        f"  PRF {geo['prf_hz']:.4f} Hz  wavelength {geo['wavelength_m']:.5f} m  "
+        f"velocity {geo['velocity_mps']:.2f} m/s  range spacing {geo['range_spacing_m']:.6f} m  "
+        f"Ba {geo['doppler_bandwidth_hz']:.1f} Hz",
+        f"  slant range {geo['near_range_m'] / 1e3:.3f}..{geo['far_range_m'] / 1e3:.3f} km  "
+        f"window alpha {geo['window_alpha']}  antenna weighting {geo['antenna_weighting']}",
+    ]
+    for side in ("first_column", "last_column"):
+        c = geo[side]
+        lines.append(
+            f"  {side.replace('_', ' ')} {c['column']}: R0 {c['slant_range_m'] / 1e3:.3f} km  "
+            f"Ka {c['ka_hz_per_s']:.2f} Hz/s  aperture {c['aperture_samples']:.1f} samples  "
+            f"TBP {c['tbp']:.1f}"
+        )
+    return lines
+
+
+def format_level0(report: dict[str, Any]) -> list[str]:
+    """The Level-0 lines of a Maya4 product's summary: packet fields, what varies, what was
+    left out of the attributes."""
+    p = report["level0"]
+    if p is None:
+        return [f"  Level-0: cannot be read: {report.get('level0_error')}"]
+
+    def us(value: Any) -> str:
+        return "-" if value is None else f"{value * 1e6:.4f} us"
+
+    lines = [
+        f"  Level-0: {p['n_records']} records ({p['n_echo_records']} echo)  PRI {us(p['pri_s'])}"
+        f"  rank {_fmt(p['rank'], '{}')}  SWST {us(p['swst_s'])}  range decimation "
+        f"{_fmt(p['range_decimation'], '{}')}  TXPL {us(p['tx_pulse_length_s'])}  "
+        f"TXPRR {_fmt(p['tx_ramp_rate_hz_per_s'], '{:.4g}')} Hz/s",
+        f"  packets: polarisation {_fmt(p['polarization'], '{}')}  swath "
+        f"{_fmt(p['swath'], 's{}')} (ECC {_fmt(p['ecc_num'], '{}')})  samples per line "
+        f"{_fmt(p['samples_per_line'], '{}')}  V from {_fmt(p['velocity_source'], '{}')}",
+    ]
+    varying = p.get("varying") or {}
+    lines.append(
+        "  varying along the product: "
+        + (", ".join(f"{k} {lo:g}..{hi:g}" for k, (lo, hi) in varying.items()) or "none")
+    )
+    dropped = report.get("dropped_attrs") or {}
+    if dropped:
+        lines.append("  not kept in memory: " + ", ".join(f"{k} ({v})" for k, v in dropped.items()))
+    return lines
 
 
 def format_report(report: dict[str, Any]) -> str:

@@ -69,22 +69,36 @@ def evaluate_product(
     return out
 
 
+def scene_of(product: Any) -> str:
+    """What the by-scene tables group a product under: a simulated product's scene, a real
+    Maya4 product's swath and polarisation (`maya4 s1 vv`), else `None`."""
+    scene = product.attrs.get("scene")
+    if scene is not None:
+        return str(scene)
+    from sarssm.data.catalog import parse_group_name
+
+    name = parse_group_name(product.name)
+    return f"maya4 s{name['swath']} {name['polarization']}" if name else "None"
+
+
 def evaluate_products(
     net: torch.nn.Module,
     paths: list[Path],
     scaler: Any,
     margin: int,
+    geometry_overrides: Any = None,
 ) -> dict[str, Any]:
-    """Per-product results and their means over `paths`."""
+    """Per-product results and their means over `paths` (`geometry_overrides`: `--geometry`
+    items or a dict applied to every product's geometry)."""
     from sarssm.data.store import open_product
 
     per_product = []
     for path in paths:
-        product = open_product(path)
+        product = open_product(path, geometry_overrides)
         pred = predict_product(net, product, scaler)
         result = evaluate_product(pred, product, margin)
         result["product"] = Path(path).name
-        result["scene"] = product.attrs.get("scene")
+        result["scene"] = scene_of(product)
         per_product.append(result)
     scenes = sorted({str(r["scene"]) for r in per_product})
     by_scene = {s: _mean([r for r in per_product if str(r["scene"]) == s]) for s in scenes}

@@ -14,6 +14,17 @@ H_ref T. A model that applies T first learns one operator (the reference column'
 every slant range with it: linear in the signal, with no parameter and no learned notion of
 position. Each column gets its own T from its slant range, read from the product's geometry.
 
+A product of a slightly different radar (another orbit position changes V; another acquisition
+may change the PRF) is mapped the same way: its column at R0 has the discrete azimuth chirp
+(Ka / PRF^2 per sample^2, Ka = 2 V^2 / (lambda R0)) of the reference radar's column at the
+chirp-equivalent range R_eq = R0 (V_ref / V)^2 (lambda / lambda_ref) (PRF / PRF_ref)^2, and that
+is the slant range the model is conditioned on (`ReferenceGeometry.check`); for the reference
+radar R_eq = R0 exactly. What the mapping cannot change is the Doppler band in cycles per sample
+(B_a / PRF, B_a = 0.886 2 V / La): its residual is -39.6 dB for V 0.1 % off and -28.6 dB for 1 %
+on `s1-stripmap` (`radar_mismatch_error_db`), where an unmapped column is at -14.8 dB already
+for 0.1 % (its chirp-rate error is 0.2 %, 0.76 rad at the band edge). Products further than
+`COMPATIBLE_RTOL` from the reference are refused.
+
 T is realised as a short FIR g[j], j = -J..J, per column, fitted by weighted least squares over
 the processed band (weight (W G)^2, the band a focused output holds; a small weight elsewhere
 keeps g bounded), so conv mode and step mode apply exactly the same taps. J is the smallest
@@ -25,7 +36,9 @@ set the chirp rate right but stretch the kernel's Doppler band by the same facto
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -39,7 +52,7 @@ from sarssm.physics.geometry import Geometry, get_preset
 
 PREFILTER_FLOOR_DB = -40.0  # fit error of the pre-filter at the ends of its slant-range interval
 RANGE_MARGIN = 0.25  # default interval: the preset's swath widened by this share on each side
-COMPATIBLE_RTOL = 1e-3  # relative tolerance on wavelength, velocity and PRF of a product
+COMPATIBLE_RTOL = 1e-2  # relative tolerance on wavelength, velocity and PRF (then mapped)
 _MAX_TAPS = 512
 
 
@@ -108,9 +121,65 @@ class ReferenceGeometry:
             window_alpha=self.window_alpha,
         )
 
-    def check(self, geometry: Geometry, slant_range: np.ndarray, where: str = "product") -> None:
-        """Refuse a product the model cannot focus: another radar (wavelength, velocity, PRF)
-        or columns outside [range_min_m, range_max_m]."""
+    @classmethod
+    def from_geometries(
+        cls, geometries: Sequence[Geometry], margin: float = RANGE_MARGIN
+    ) -> ReferenceGeometry:
+        """The reference of a set of products (real acquisitions, whose V and PRF differ a
+        little): the median wavelength, V, PRF, La and window alpha. Accepted ranges: the
+        products' slant ranges widened by `margin` of their span on each side, then by the
+        most a product within `COMPATIBLE_RTOL` of this radar moves them (`equivalent_range`,
+        a factor 0.951-1.051), so that a held-out product over the same ground range is
+        accepted whatever its V and PRF; R_ref in the middle."""
+        if not geometries:
+            raise ConfigError("model.reference: no products to take the reference from")
+
+        def median(name: str) -> float:
+            return float(np.median([getattr(g, name) for g in geometries]))
+
+        radar = cls(
+            wavelength_m=median("wavelength_m"),
+            velocity_mps=median("velocity_mps"),
+            prf_hz=median("prf_hz"),
+            antenna_length_m=median("antenna_length_m"),
+            window_alpha=median("window_alpha"),
+            range_m=1.0,
+            range_min_m=1.0,
+            range_max_m=1.0,
+        )
+        ends = np.concatenate([g.slant_range([0, g.n_range - 1]) for g in geometries])
+        near, far = float(ends.min()), float(ends.max())
+        near, far = near - margin * (far - near), far + margin * (far - near)
+        t = COMPATIBLE_RTOL  # R_eq / R0 = (V_ref / V)^2 (lambda / lambda_ref) (PRF / PRF_ref)^2
+        lo, hi = near * (1 - t) ** 3 / (1 + t) ** 2, far * (1 + t) ** 3 / (1 - t) ** 2
+        mapped = np.concatenate(
+            [radar.equivalent_range(g, g.slant_range([0, g.n_range - 1])) for g in geometries]
+        )
+        return dataclasses.replace(
+            radar,
+            range_m=0.5 * float(mapped.min() + mapped.max()),
+            range_min_m=min(lo, float(mapped.min())),
+            range_max_m=max(hi, float(mapped.max())),
+        )
+
+    def equivalent_range(self, geometry: Geometry, slant_range: np.ndarray) -> np.ndarray:
+        """R_eq = R0 (V_ref / V)^2 (lambda / lambda_ref) (PRF / PRF_ref)^2 [W] (metres): where
+        the reference radar's column has the azimuth chirp per sample^2 of the product's column
+        at R0 (exactly R0 for the reference radar itself)."""
+        scale = (
+            (self.velocity_mps / geometry.velocity_mps) ** 2
+            * (geometry.wavelength_m / self.wavelength_m)
+            * (geometry.prf_hz / self.prf_hz) ** 2
+        )
+        return np.asarray(slant_range, dtype=np.float64) * scale
+
+    def check(
+        self, geometry: Geometry, slant_range: np.ndarray, where: str = "product"
+    ) -> np.ndarray:
+        """The slant ranges [W] the model is conditioned on (`equivalent_range`) of columns at
+        `slant_range`; refuses a product the model cannot focus: another radar (wavelength,
+        velocity or PRF more than `COMPATIBLE_RTOL` off) or columns outside
+        [range_min_m, range_max_m]."""
         for name in ("wavelength_m", "velocity_mps", "prf_hz"):
             mine, theirs = getattr(self, name), getattr(geometry, name)
             if abs(theirs - mine) > COMPATIBLE_RTOL * mine:
@@ -118,14 +187,16 @@ class ReferenceGeometry:
                     f"{where}: geometry.{name} = {theirs:g} differs from the model's {mine:g} "
                     f"(tolerance {COMPATIBLE_RTOL:.1%}); the model was trained for another radar"
                 )
-        r = np.asarray(slant_range, dtype=np.float64)
+        r = self.equivalent_range(geometry, slant_range)
         lo, hi = float(np.min(r)), float(np.max(r))
         if lo < self.range_min_m or hi > self.range_max_m:
+            mapped = "" if np.array_equal(r, slant_range) else " (chirp-equivalent)"
             raise ConfigError(
-                f"{where}: columns span slant range {lo / 1e3:.3f}-{hi / 1e3:.3f} km, outside "
-                f"the model's {self.range_min_m / 1e3:.3f}-{self.range_max_m / 1e3:.3f} km "
-                "(model.reference.range_min_m / range_max_m; widen them and retrain)"
+                f"{where}: columns span slant range {lo / 1e3:.3f}-{hi / 1e3:.3f} km{mapped}, "
+                f"outside the model's {self.range_min_m / 1e3:.3f}-{self.range_max_m / 1e3:.3f} "
+                "km (model.reference.range_min_m / range_max_m; widen them and retrain)"
             )
+        return r
 
 
 def _design_grid(ref: ReferenceGeometry, J: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -291,5 +362,25 @@ def _reference_filter_error_db(
         f = np.fft.fftshift(col.doppler_frequencies(n))  # [n] ascending
         sigma = math.sqrt(float(col.ka([0])[0] / ref_col.ka([0])[0]))
         H_ref = np.interp(f / sigma, f, H_ref.real) + 1j * np.interp(f / sigma, f, H_ref.imag)
+    err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
+    return 10.0 * math.log10(max(float(err), 1e-30))
+
+
+def radar_mismatch_error_db(
+    ref: ReferenceGeometry, geometry: Geometry, slant_range: float, mapped: bool = True,
+    n: int = 8192,
+) -> float:  # fmt: skip
+    """Error floor of the reference radar's focusing on a column of another radar (V, PRF or
+    wavelength a little off) at `slant_range`: the reference column's matched filter at the
+    chirp-equivalent range (`mapped`, what a model does) or at R0 itself, against the column's
+    own, 10 log10(sum |H_ref S - H S|^2 / sum |H S|^2) on the n-point grid (cycles per sample).
+    The mapped residual is the Doppler band's: B_a / PRF differs between the radars."""
+    from sarssm.physics.azimuth import azimuth_matched_filter, azimuth_transfer
+
+    col = geometry.replace(near_range_m=float(slant_range), n_range=1)
+    r_ref = ref.equivalent_range(col, np.array([slant_range]))[0] if mapped else slant_range
+    S = azimuth_transfer(col, [0], n)[:, 0]
+    H = azimuth_matched_filter(col, [0], n)[:, 0]
+    H_ref = azimuth_matched_filter(ref.column(float(r_ref)), [0], n)[:, 0]
     err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
     return 10.0 * math.log10(max(float(err), 1e-30))

@@ -7,7 +7,10 @@ with the signal. Its output delay, pre-filter length and reference geometry foll
 data preset unless given:
 
 - `reference`: the preset's mid-swath column; slant ranges accepted: the swath widened by 25 %
-  of its width on each side;
+  of its width on each side. A training config may say `reference: data` instead (real
+  products, whose V and PRF differ between acquisitions): `sarssm train` then takes it from the
+  training products (`ReferenceGeometry.from_geometries`), and the saved model holds it;
+  `resolve_config` reads `data` as the preset's until then (`reference_from_data`);
 - `prefilter_taps` J: the shortest pre-filter fitting that interval to -40 dB;
 - `delay` (causal): the reference column's delay for `delay_floor_db` plus J;
 - `memory` M: three times that. Every mode's amplitude falls 40 dB within M samples (a floor on
@@ -64,6 +67,7 @@ PRESET_KEYS = (
     "activation",
 )
 DERIVED_KEYS = ("reference", "prefilter_taps", "delay", "memory")
+REFERENCE_FROM_DATA = "data"  # model.reference of a training config: from its training products
 # Memory over the focusing window d_ref + J. On the demo teacher (30 epochs) 2 gave test NMSE
 # -28.4 dB, 3 gave -29.8 dB (none: -30.8 dB on 256-row products, but -15 dB on 1024-row ones).
 MEMORY_FACTOR = 3
@@ -268,15 +272,24 @@ def config_differences(a: ModelConfig, b: ModelConfig) -> list[str]:
     return [k for k in da if k != "name" and da[k] != db.get(k)]
 
 
+def reference_from_data(spec: Any) -> bool:
+    """Whether a model spec (a training config's `model` mapping) asks for its reference
+    geometry from the training products (`reference: data`)."""
+    return isinstance(spec, dict) and spec.get("reference") == REFERENCE_FROM_DATA
+
+
 def resolve_config(spec: ModelConfig | str | dict[str, Any], **overrides: Any) -> ModelConfig:
     """A config from a `ModelConfig`, a preset name or a mapping (a mapping may name a
-    `preset` to start from), with keyword `overrides` applied on top."""
+    `preset` to start from), with keyword `overrides` applied on top. `reference: data` in a
+    mapping is left to `sarssm train` (`reference_from_data`): here the preset's applies."""
     if isinstance(spec, ModelConfig):
         config = spec
     elif isinstance(spec, str):
         config = get_config(spec)
     elif isinstance(spec, dict):
         data = dict(spec)
+        if reference_from_data(data):
+            del data["reference"]
         base = data.pop("preset", None)
         if base is not None:
             config = get_config(base).replace(**data) if data else get_config(base)

@@ -26,12 +26,15 @@ Reader = Callable[[str, slice, slice], np.ndarray]  # (level, rows, cols) -> [ro
 
 
 def product_geometry(product: Any, geometry: Geometry | None = None) -> Geometry:
-    """`geometry` if given, else the product's own (a clear error when it has none)."""
+    """`geometry` if given, else the product's own (a clear error when it has none; a Maya4
+    product's names the missing Level-0 fields and the `--geometry` keys that replace them)."""
     if geometry is not None:
         return geometry
     try:
         return product.geometry
     except ProductError as exc:
+        if getattr(product, "is_maya4", False):
+            raise
         raise ProductError(
             f"{exc}; a model conditioned on geometry needs each column's slant range: give the "
             "product a 'geometry' attribute (near_range_m, range_spacing_m, prf_hz, "
@@ -42,15 +45,16 @@ def product_geometry(product: Any, geometry: Geometry | None = None) -> Geometry
 def slant_ranges(
     config: ModelConfig, geometry: Geometry | None, cols: np.ndarray, where: str
 ) -> np.ndarray | None:
-    """Slant range [W] (metres) of columns `cols`, checked against the model's reference
-    geometry; None for a model without geometry conditioning."""
+    """Slant range [W] (metres) the model is conditioned on for columns `cols`, checked
+    against its reference geometry: the column's own, mapped to its chirp-equivalent range on
+    the reference radar when the product's V, PRF or wavelength differ a little
+    (`ReferenceGeometry.check`); None for a model without geometry conditioning."""
     if config.geometry == "none":
         return None
     if geometry is None:
         raise ProductError(f"{where}: no geometry, and the model needs each column's slant range")
     r = geometry.slant_range(np.asarray(cols, dtype=np.float64))
-    config.resolved().reference.check(geometry, r, where)
-    return r
+    return config.resolved().reference.check(geometry, r, where)
 
 
 def stack_neighbours(block: np.ndarray, k: int) -> np.ndarray:

@@ -369,7 +369,7 @@ def _write(
             for name in LEVELS
         }
         fill(arrays)
-        group.attrs.update(attrs)
+        group.update_attributes(attrs)  # one metadata write (attrs.update writes per key)
     return path
 
 

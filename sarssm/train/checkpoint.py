@@ -70,16 +70,18 @@ def recorded_model(ckpt: dict[str, Any], path: str | Path) -> Any:
         raise ModelFileError(str(exc)) from None
 
 
-def check_checkpoint_model(path: str | Path, model: Any, where: str) -> dict[str, Any]:
+def check_checkpoint_model(
+    path: str | Path, model: Any, where: str, ignore: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """Read the checkpoint at `path` and refuse it unless it holds model `model` (a resolved
-    `ModelConfig`, the one `where` configures); returns the checkpoint."""
+    `ModelConfig`, the one `where` configures; keys `ignore` aside); returns the checkpoint."""
     from sarssm.models.config import config_differences
 
     ckpt = read_checkpoint(path)
     saved = recorded_model(ckpt, path)
     if saved is None:
         raise ModelFileError(f"{path}: the checkpoint does not record its model config")
-    diff = config_differences(saved, model)
+    diff = [k for k in config_differences(saved, model) if k not in ignore]
     if diff:
         pairs = ", ".join(
             f"{k} (checkpoint: {getattr(saved.resolved(), k)!r}, {where}: "

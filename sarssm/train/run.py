@@ -92,6 +92,7 @@ def train(
     from sarssm.data.datamodule import SarDataModule
     from sarssm.models import build_model
     from sarssm.models import resolve_config as resolve_model
+    from sarssm.models.config import reference_from_data
     from sarssm.train.callbacks import ExportCallback, FigureCallback
     from sarssm.train.module import FocusingModule
 
@@ -103,9 +104,16 @@ def train(
 
     model_config = resolve_model(config.model)
     scaler = _saved_scaler(save_dir) if resume else None
-    datamodule = SarDataModule(config.data, model_config, scaler=scaler, simulate=simulate)
+    datamodule = SarDataModule(
+        config.data,
+        model_config,
+        scaler=scaler,
+        simulate=simulate,
+        reference_from_data=reference_from_data(config.model),
+    )
     datamodule.prepare_data()
     datamodule.setup("fit")  # the data are checked before the run writes anything
+    model_config = datamodule.model  # with `model.reference: data`, the training products'
     save_yaml(config, save_dir / "config.yaml")
     if not resume:
         datamodule.scaler.save(save_dir / "normalization.json")
@@ -185,6 +193,7 @@ def check_resume(save_dir: Path, config: Any) -> None:
     the one it started with (`config.yaml`; only the `RESUMABLE` keys may change) or from a
     checkpoint that is unreadable or holds another model."""
     from sarssm.models import resolve_config as resolve_model
+    from sarssm.models.config import DERIVED_KEYS, reference_from_data
     from sarssm.train.checkpoint import check_checkpoint_model
 
     saved_file = save_dir / "config.yaml"
@@ -207,7 +216,9 @@ def check_resume(save_dir: Path, config: Any) -> None:
                 "may change, e.g. trainer.max_epochs): start a new run in another folder"
             )
     last = save_dir / "checkpoints" / "last.ckpt"
-    check_checkpoint_model(last, resolve_model(config.model).resolved(), "the config")
+    # `model.reference: data`: the reference (and what follows from it) is the run's data's
+    ignore = DERIVED_KEYS if reference_from_data(config.model) else ()
+    check_checkpoint_model(last, resolve_model(config.model).resolved(), "the config", ignore)
 
 
 def _resolved(config: Any) -> dict[str, Any]:

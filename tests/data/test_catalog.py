@@ -2,7 +2,14 @@ from pathlib import Path
 
 import pytest
 
-from sarssm.data.catalog import Filters, SplitConfig, product_metadata, split_products
+from sarssm.data.catalog import (
+    Filters,
+    SplitConfig,
+    parse_group_name,
+    product_metadata,
+    read_product_list,
+    split_products,
+)
 from sarssm.errors import ConfigError
 
 MAYA4 = [
@@ -52,10 +59,14 @@ def test_explicit_split_and_its_errors():
     cfg = SplitConfig(train=["p0.zarr", "p1.zarr"], val=["p2.zarr"], test=["p3.zarr"])
     out = split_products(paths, cfg)
     assert [p.name for p in out["val"]] == ["p2.zarr"]
-    with pytest.raises(ConfigError, match="not found"):
-        split_products(paths, SplitConfig(train=["nope.zarr"]))
+    with pytest.raises(ConfigError, match=r"data.split.train: 1 of 2 listed.*\(nope\); strict"):
+        split_products(paths, SplitConfig(train=["p0.zarr", "nope.zarr"], strict=True))
+    warned: list[str] = []
+    out = split_products(paths, SplitConfig(train=["p0.zarr", "nope.zarr"]), warn=warned.append)
+    assert out["train"] == [Path("p0.zarr")] and out["val"] == out["test"] == []
+    assert len(warned) == 1 and "1 of 2 listed products are not among the 4 found" in warned[0]
     with pytest.raises(ConfigError, match="more than one split"):
-        split_products(paths, SplitConfig(train=["p0.zarr"], val=["p0.zarr"]))
+        split_products(paths, SplitConfig(train=["p0.zarr"], val=["p0"]))
 
 
 def test_too_few_products_is_a_clear_error():
@@ -63,3 +74,41 @@ def test_too_few_products_is_a_clear_error():
         split_products([Path("a.zarr"), Path("b.zarr")], SplitConfig())
     with pytest.raises(ConfigError, match="leave training data"):
         SplitConfig(val_fraction=0.5, test_fraction=0.5)
+
+
+def test_split_list_files_partial_downloads_and_filters(tmp_path):
+    """The published split's list files: names with or without .zarr, comments and blank
+    lines; a listed product missing from the folder is counted and left out (or refused with
+    strict); a listed product the filters leave out is counted too."""
+    paths = [Path(n) for n in MAYA4]
+    train = tmp_path / "train_files.txt"
+    train.write_text(f"# train\n{MAYA4[0]}\n\n{MAYA4[1][:-5]}\ns1a-s1-raw-s-vv-gone.zarr\n")
+    (tmp_path / "test_files.txt").write_text(f"data/{MAYA4[3]}\n")
+    assert read_product_list(train) == [MAYA4[0], MAYA4[1][:-5], "s1a-s1-raw-s-vv-gone.zarr"]
+    cfg = SplitConfig(
+        train_file=str(train),
+        test_file=str(tmp_path / "test_files.txt"),
+        filters=Filters(polarizations=["vv"]),
+    )
+    warned: list[str] = []
+    out = split_products(paths, cfg, warn=warned.append)
+    assert out == {"train": [paths[0]], "val": [], "test": [paths[3]]}
+    assert any("1 of 3 listed products are not among the 4 found" in w for w in warned)
+    assert any("1 listed products left out by the filters" in w for w in warned)
+    with pytest.raises(ConfigError, match=r"train_file .*train_files.txt: 1 of 3.*strict"):
+        split_products(paths, SplitConfig(train_file=str(train), strict=True))
+    with pytest.raises(ConfigError, match="no such product list file"):
+        split_products(paths, SplitConfig(train_file=str(tmp_path / "nope.txt")))
+    with pytest.raises(ConfigError, match="train and train_file are both given"):
+        SplitConfig(train=[MAYA4[0]], train_file=str(train))
+
+
+def test_filters_by_swath_and_group_names():
+    paths = [Path(n) for n in MAYA4]
+    cfg = SplitConfig(val_fraction=0.0, test_fraction=0.0, filters=Filters(swaths=[1, 2]))
+    assert split_products(paths, cfg)["train"] == sorted([paths[0], paths[1], paths[3]])
+    with pytest.raises(ConfigError, match="not stripmap beams 1-6"):
+        Filters(swaths=[7])
+    name = parse_group_name(MAYA4[2])
+    assert name["swath"] == 3 and name["orbit"] == 38000 and name["start"].year == 2021
+    assert parse_group_name("product-000.zarr") is None

@@ -58,8 +58,12 @@ F_REF = 37.53472224e6  # written out: the golden tests must not share the module
 
 
 def _decoded(path: Path) -> Geometry:
+    """The geometry an opened product falls back to (no `geometry` attribute), which is the
+    one decoded from its full attributes."""
     product = open_product(path)
-    return maya4_geometry(product.attrs, path.name, shape=product.shape)
+    decoded = maya4_geometry(product.full_attrs(), path.name, shape=product.shape)
+    assert product.geometry == decoded
+    return decoded
 
 
 def _check_round_trip(decoded: Geometry, truth: Geometry) -> None:
@@ -75,7 +79,7 @@ def _check_round_trip(decoded: Geometry, truth: Geometry) -> None:
 def demo_attrs(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, str]:
     """Attributes and name of one `demo` product in the default layout (format 3)."""
     path = write_maya4_product(tmp_path_factory.mktemp("m4"), get_preset("demo"), "points", 0)
-    return dict(open_product(path).attrs), path.name
+    return open_product(path).full_attrs(), path.name
 
 
 # --- the round trip -----------------------------------------------------------------------------
@@ -132,7 +136,7 @@ def test_the_files_on_disk_are_the_real_layout(tmp_path, zarr_format):
 def test_both_sarpyx_layouts_and_both_unit_conventions_decode_alike(tmp_path, layout, units):
     base = get_preset("demo")
     path = write_maya4_product(tmp_path, base, "points", 0, 2, layout=layout, units=units)
-    attrs = open_product(path).attrs
+    attrs = open_product(path).full_attrs()
     if layout == "records":
         assert isinstance(attrs["metadata"], list) and "pri" in attrs["metadata_columns"]
         assert attrs["metadata_dtypes"]["rank"] == "int64"
@@ -431,7 +435,7 @@ def test_sparse_product_is_mostly_absent_chunks(tmp_path):
     assert not list((path / "raw").rglob("c/*/*"))
     written = list((path / "rc").rglob("c/*/*"))
     assert 3 <= len(written) <= 12  # each 2048 x 32 block touches at most 4 chunks of 1024 x 512
-    g = maya4_geometry(product.attrs, path.name, shape=product.shape)
+    g = product.geometry
     assert (g.n_azimuth, g.n_range) == (5000, 6000)
     assert abs(g.near_range_m - 800_000.0) <= g.range_spacing_m and g.velocity_mps == pytest.approx(
         7100.0, rel=1e-6
@@ -450,9 +454,8 @@ def test_full_size_sparse_product_opens_and_reads_within_memory(tmp_path):
     script = textwrap.dedent(f"""
         import resource
         from sarssm.data.store import open_product
-        from sarssm.data.maya4 import maya4_geometry
         product = open_product({str(path)!r})
-        g = maya4_geometry(product.attrs, product.name, shape=product.shape)
+        g = product.geometry
         assert (g.n_azimuth, g.n_range) == (20000, 25000)
         for c0 in range(0, 25000, 4096):
             product.read("rc", slice(None), slice(c0, c0 + 16))

@@ -9,11 +9,13 @@ import torch
 from sarssm.errors import ConfigError
 from sarssm.focus.rda import azimuth_compress, rcmc
 from sarssm.models.conditioning import (
+    COMPATIBLE_RTOL,
     RangePrefilter,
     ReferenceGeometry,
     auto_taps,
     prefilter_error_db,
     prefilter_taps,
+    radar_mismatch_error_db,
     step_scale_error_db,
 )
 from sarssm.physics.geometry import get_preset
@@ -115,3 +117,50 @@ def test_step_size_scaling_would_not_be_enough(preset):
     for r in (geo.swath_near_m, geo.swath_far_m):
         assert step_scale_error_db(ref, r) > -25.0
         assert prefilter_error_db(ref, J, r) < -40.0
+
+
+def test_another_radar_is_mapped_to_its_chirp_equivalent_range():
+    """A product whose V or PRF differs a little is conditioned on the range where the
+    reference radar has its azimuth chirp per sample^2: exactly R0 for the reference radar,
+    and a focusing error at the Doppler band's floor instead of the unmapped chirp error."""
+    ref = ReferenceGeometry.from_preset("s1-stripmap")
+    s1 = get_preset("s1-stripmap")
+    r = s1.slant_range()
+    assert np.array_equal(ref.check(s1, r, "p"), r)  # the reference radar: unchanged
+    other = s1.replace(velocity_mps=s1.velocity_mps * 1.005, prf_hz=s1.prf_hz * 0.998)
+    mapped = ref.check(other, r, "p")
+    np.testing.assert_allclose(mapped, r / 1.005**2 * 0.998**2, rtol=1e-12)
+
+    def chirp(v, lam, r0, prf):  # Ka / PRF^2: the azimuth chirp per sample^2
+        return 2 * v**2 / (lam * r0) / prf**2
+
+    np.testing.assert_allclose(
+        chirp(ref.velocity_mps, ref.wavelength_m, mapped, ref.prf_hz),
+        chirp(other.velocity_mps, other.wavelength_m, r, other.prf_hz), rtol=1e-12,
+    )  # fmt: skip
+    assert radar_mismatch_error_db(ref, other, 850e3) < -29.0
+    assert radar_mismatch_error_db(ref, other, 850e3, mapped=False) > -3.0
+    slightly = s1.replace(velocity_mps=s1.velocity_mps * 1.001)
+    assert radar_mismatch_error_db(ref, slightly, 850e3) < -39.0
+    assert radar_mismatch_error_db(ref, slightly, 850e3, mapped=False) > -15.0
+    with pytest.raises(ConfigError, match=r"velocity_mps = 7242 differs.*tolerance 1.0%"):
+        ref.check(s1.replace(velocity_mps=7242.0), r, "p")
+
+
+def test_reference_from_products_accepts_any_radar_within_the_tolerance():
+    s1 = get_preset("s1-stripmap").replace(n_range=25_000, near_range_m=800e3)
+    products = [s1.replace(velocity_mps=v, prf_hz=p) for v, p in
+                ((7080.0, 1717.0), (7100.0, 1718.0), (7130.0, 1716.0))]  # fmt: skip
+    ref = ReferenceGeometry.from_geometries(products)
+    assert (ref.velocity_mps, ref.prf_hz) == (7100.0, 1717.0)
+    assert ref.wavelength_m == s1.wavelength_m and ref.window_alpha == s1.window_alpha
+    for g in products:
+        ref.check(g, g.slant_range(), "p")
+    # a held-out product over the same ranges, V and PRF anywhere within the tolerance
+    t = COMPATIBLE_RTOL * 0.999
+    for v, p in ((1 - t, 1 + t), (1 + t, 1 - t)):
+        g = s1.replace(velocity_mps=ref.velocity_mps * v, prf_hz=ref.prf_hz * p)
+        ref.check(g, g.slant_range(), "p")
+    assert ref.range_min_m < 800e3 and ref.range_max_m > s1.slant_range([24_999])[0]
+    with pytest.raises(ConfigError, match="no products"):
+        ReferenceGeometry.from_geometries([])
