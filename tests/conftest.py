@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 
 @pytest.fixture(scope="session")
@@ -57,3 +58,13 @@ def maya4_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
             zarr_format=2 if i % 2 else 3,
         )  # fmt: skip
     return out
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test (restored after): the shared CPU makes two threads
+    much slower for small models, and child processes of the kill tests run on one thread."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -35,12 +35,7 @@ STAGED = ["distillation.curriculum_epochs=1", "progressive.enabled=true",
           "progressive.stage_epochs=1", "trainer.max_epochs=3", "model.dropout=0.0"]  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def argv(kd_data, kd_teacher, save: Path, *extra: str) -> list[str]:

@@ -26,13 +26,7 @@ from .conftest import train_argv as tiny_argv
 KILLER = Path(__file__).with_name("killer.py")
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The killed runs are child processes on one thread: the in-process runs match them."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def killed(argv: list[str], **kill) -> None:
