@@ -21,14 +21,18 @@ def test_ctrl_c_exits_130_with_the_resume_hint(rel_data, tmp_path):
     import os
 
     run = tmp_path / "run"
-    argv = train_argv(rel_data, run, "trainer.max_epochs=50")
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # more epochs than the test can wait for, and unbuffered lines: the signal must reach a
+    # run in its third epoch, whatever the machine's speed
+    argv = train_argv(rel_data, run, "trainer.max_epochs=100000")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "sarssm", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         for line in proc.stdout:  # one line per epoch off a terminal
-            if "epoch 2/50" in line:
+            if "epoch 2/100000" in line:
                 break
+        else:
+            pytest.fail(f"the run ended before its second epoch: {proc.stderr.read()}")
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=120)
     finally:
