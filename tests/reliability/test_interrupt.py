@@ -17,6 +17,10 @@ from sarssm.train.run import train
 from .conftest import ROOT, tiny_train_config, train_argv
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_exits_130_with_the_resume_hint(rel_data, tmp_path):
     import os
 
@@ -25,8 +29,12 @@ def test_ctrl_c_exits_130_with_the_resume_hint(rel_data, tmp_path):
     # run in its third epoch, whatever the machine's speed
     argv = train_argv(rel_data, run, "trainer.max_epochs=100000")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    # a shell starts background jobs (and so CI runners and `make test &`) with SIGINT
+    # ignored, which the child would inherit: give it the foreground's default, as a user's
+    # terminal does
     proc = subprocess.Popen([sys.executable, "-m", "sarssm", *argv], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)  # fmt: skip
     try:
         for line in proc.stdout:  # one line per epoch off a terminal
             if "epoch 2/100000" in line:
