@@ -111,6 +111,25 @@ def test_train_distill_evaluate_focus_on_real_layout_products(
     ]
     assert student_model["reference"] == model["reference"]  # the teacher's, from its data
 
+    # quantize: calibrated on the run's listed training products, measured on its held-out one,
+    # with the same --geometry (recorded, and it changes the slant ranges the student sees)
+    quantized = {}
+    for name, extra in (("same", []), ("moved", ["--geometry", "near_range_m=66800"])):
+        quantized[name] = tmp_path / f"int8-{name}"
+        argv = ["quantize", "--model", str(student), "--data", data, "--out",
+                str(quantized[name]), *geometry, *extra, "--json"]  # fmt: skip
+        assert main(argv) == 0
+        capsys.readouterr()
+    info = {k: json.loads((v / "quantization.json").read_text()) for k, v in quantized.items()}
+    assert info["same"]["data"]["calibration"] == names[:3]
+    assert info["same"]["data"]["geometry_overrides"] == {
+        "window_alpha": 0.7,
+        "antenna_length_m": 12.3,
+    }
+    assert info["moved"]["data"]["geometry_overrides"]["near_range_m"] == 66800.0
+    float_nmse = [info[k]["quality"]["float"]["nmse_db"] for k in ("same", "moved")]
+    assert np.isfinite(float_nmse).all() and float_nmse[0] != float_nmse[1]
+
     evaluation = tmp_path / "evaluation"
     argv = ["evaluate", "--model", f"teacher={teacher}", "--model", f"student={student}",
             "--data", data, "--products", str(split_files["test"]), "--out", str(evaluation),

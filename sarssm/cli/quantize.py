@@ -12,6 +12,8 @@ import argparse
 import json
 from typing import Any
 
+from sarssm.cli import add_geometry_flag, geometry_flags
+
 
 def clip_rule(text: str) -> float | str:
     """'mse', 'peak' or a positive number of sigmas."""
@@ -97,6 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="input gain: scale each product to the calibration rms (exact for a "
         "linear student), or none",
     )
+    add_geometry_flag(p)
     p.add_argument("--overwrite", action="store_true", help="replace an existing --out")
     p.add_argument("--json", action="store_true", help="print quantization.json's quality part")
     p.set_defaults(func=run)
@@ -136,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         gain=args.gain == "product",
         overwrite=args.overwrite,
         echo=(lambda *_: None) if quiet else print,
+        geometry_overrides=geometry_flags(args),
     )
     if quiet:
         print(json.dumps({"bits": info["bits"], "quality": info["quality"]}, indent=2))

@@ -26,12 +26,15 @@ from sarssm.errors import ConfigError, ProductError
 
 
 # --- products: calibration, held-out quality, the whole run ----------------------------------
-def product_block(config: Any, path: Path, max_lines: int | None = None) -> tuple[Any, ...]:
-    """(lines [L, W] of the model's input level, slant ranges [W] or None, the product)."""
+def product_block(
+    config: Any, path: Path, max_lines: int | None = None, geometry_overrides: Any = None
+) -> tuple[Any, ...]:
+    """(lines [L, W] of the model's input level, slant ranges [W] or None, the product);
+    `geometry_overrides` (`--geometry` items or a dict) replace fields of its geometry."""
     from sarssm.data.store import open_product
     from sarssm.models.inputs import product_geometry, slant_ranges
 
-    product = open_product(path)
+    product = open_product(path, geometry_overrides)
     if config.input_level not in product.levels:
         raise ProductError(
             f"{path}: the model reads level {config.input_level!r}, which the "
@@ -70,6 +73,7 @@ def evaluate_quantized(
     config: Any,
     paths: list[Path],
     backend: str = "auto",
+    geometry_overrides: Any = None,
 ) -> dict[str, Any]:
     """Both students over whole products (every line streamed, every column): NMSE of the
     integer output against the float one, and NMSE, PSNR and point-target PSLR of each against
@@ -81,7 +85,7 @@ def evaluate_quantized(
 
     per: list[dict[str, Any]] = []
     for path in paths:
-        lines, r, product = product_block(config, path)
+        lines, r, product = product_block(config, path, None, geometry_overrides)
         W = lines.shape[1]
         y = StreamingFocuser(arrays, W, r, backend=backend).focus(lines)
         z = QuantizedStream(q, r, W, backend, product_gain(q, lines)).focus(lines)
@@ -128,13 +132,17 @@ def quantize_model(
     overwrite: bool = False,
     backend: str = "auto",
     echo: Callable[[str], None] = print,
+    geometry_overrides: Any = None,
 ) -> dict[str, Any]:
     """`sarssm quantize`: calibrate a trained LTI student on the training products of `data`
     (its run's split), quantise it, measure it on the held-out products, write `out` (default
-    int8/ beside the model folder). Returns what quantization.json holds."""
+    int8/ beside the model folder). `geometry_overrides` (`--geometry` items or a dict) replace
+    fields of every product's geometry. Returns what quantization.json holds."""
+    from sarssm.data.maya4 import geometry_overrides as checked_overrides
     from sarssm.deploy.lti import check_lti, lti_arrays
     from sarssm.eval.evaluate import MODEL_LEAVES, load_entries
 
+    overrides = checked_overrides(geometry_overrides or [])  # a bad item fails before any work
     entry = load_entries([str(model)])[0]
     check_lti(entry.net, "quantisation")
     arrays = lti_arrays(entry.net, entry.scaler)
@@ -156,12 +164,12 @@ def quantize_model(
 
     def blocks() -> Iterable[tuple[np.ndarray, np.ndarray | None]]:
         for path in parts["train"]:
-            yield product_block(config, path, calibration_lines)[:2]
+            yield product_block(config, path, calibration_lines, overrides)[:2]
 
     stats = calibrate(arrays, blocks, calibration_lines, input_rms)
     q = quantize(arrays, stats, state_bits, clip, act_bits, input_rms=input_rms)
     echo(f"measuring on {len(held_out)} held-out products")
-    quality = evaluate_quantized(arrays, q, config, held_out, backend)
+    quality = evaluate_quantized(arrays, q, config, held_out, backend, overrides)
     info = {
         "format": FORMAT,
         "source": {
@@ -175,6 +183,7 @@ def quantize_model(
             "calibration": [p.name for p in parts["train"]],
             "calibration_lines": calibration_lines,
             "held_out": [p.name for p in held_out],
+            "geometry_overrides": overrides,
         },
         **describe(q),
         "stats": stats,
