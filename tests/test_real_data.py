@@ -110,6 +110,8 @@ def test_train_distill_evaluate_focus_on_real_layout_products(
         "model"
     ]
     assert student_model["reference"] == model["reference"]  # the teacher's, from its data
+    assert main([*argv, "--resume", "trainer.max_epochs=2"]) == 0  # checked against the same
+    capsys.readouterr()
 
     # quantize: calibrated on the run's listed training products, measured on its held-out one,
     # with the same --geometry (recorded, and it changes the slant ranges the student sees)

@@ -100,14 +100,16 @@ def distill(
     from sarssm.models import resolve_config as resolve_model
     from sarssm.train.callbacks import ExportCallback, export_model
     from sarssm.train.checkpoint import read_checkpoint
-    from sarssm.train.run import check_run_dir, checkpoints, fit
+    from sarssm.train.run import check_resume, check_run_dir, checkpoints, fit
 
     save_dir = Path(config.save_dir)
-    ckpt_dir = check_run_dir(save_dir, resume, "--save_dir", config)
+    ckpt_dir = check_run_dir(save_dir, resume, "--save_dir")
     teacher = load_teacher(config.teacher.config, config.teacher.checkpoint, teacher_overrides)
     student_cfg = resolve_model(config.model).resolved()
     if not isinstance(config.model.get("reference"), dict):  # the teacher's (its data's)
         student_cfg = student_cfg.replace(reference=teacher.net.config.reference).resolved()
+    if resume:  # against the student built above, whose reference may be the teacher's data's
+        check_resume(save_dir, config, student_cfg)
     datamodule = DistillDataModule(
         config.data, teacher.net.config, teacher.scaler, config.unlabeled_data
     )
@@ -129,7 +131,6 @@ def distill(
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     L.seed_everything(config.seed, workers=True, verbose=False)
-    save_dir.mkdir(parents=True, exist_ok=True)
     echo("resolved configuration:\n" + _yaml(config))
     save_yaml(config, save_dir / "config.yaml")
     teacher_info = {"source": teacher.source, "model": to_dict(teacher.net.config)}

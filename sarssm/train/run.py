@@ -188,10 +188,12 @@ def check_run_dir(save_dir: Path, resume: bool, flag: str, config: Any = None) -
     return ckpt_dir
 
 
-def check_resume(save_dir: Path, config: Any) -> None:
+def check_resume(save_dir: Path, config: Any, model: Any = None) -> None:
     """Refuse to resume the run in `save_dir` with a config that computes something else than
     the one it started with (`config.yaml`; only the `RESUMABLE` keys may change) or from a
-    checkpoint that is unreadable or holds another model."""
+    checkpoint that is unreadable or holds another model than `model` (a resolved
+    `ModelConfig`; default: the config's, which `distill` replaces with the student it builds
+    from the teacher's reference)."""
     from sarssm.models import resolve_config as resolve_model
     from sarssm.models.config import DERIVED_KEYS, reference_from_data
     from sarssm.train.checkpoint import check_checkpoint_model
@@ -216,6 +218,9 @@ def check_resume(save_dir: Path, config: Any) -> None:
                 "may change, e.g. trainer.max_epochs): start a new run in another folder"
             )
     last = save_dir / "checkpoints" / "last.ckpt"
+    if model is not None:
+        check_checkpoint_model(last, model, "the config")
+        return
     # `model.reference: data`: the reference (and what follows from it) is the run's data's
     ignore = DERIVED_KEYS if reference_from_data(config.model) else ()
     check_checkpoint_model(last, resolve_model(config.model).resolved(), "the config", ignore)
