@@ -24,11 +24,6 @@ import numpy as np
 LINE_COLUMNS = 25_700
 
 
-def _nmse_db(pred: np.ndarray, target: np.ndarray) -> float:
-    err = np.sum(np.abs(pred.astype(np.complex128) - target) ** 2)
-    return float(10.0 * np.log10(err / np.sum(np.abs(target.astype(np.complex128)) ** 2)))
-
-
 def _rel_max(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
 
@@ -38,6 +33,8 @@ def focus_checks(student: Path, products: list[Path], out: Path) -> list[dict[st
     from sarssm.data.store import open_product
     from sarssm.deploy.focus import focus_product, load_focuser
     from sarssm.eval.evaluate import default_margin
+    from sarssm.eval.operator import nmse_db
+    from sarssm.eval.products import scene_of
 
     focuser = load_focuser(student)
     rows = []
@@ -55,10 +52,10 @@ def focus_checks(student: Path, products: list[Path], out: Path) -> list[dict[st
         rows.append(
             {
                 "product": path.name,
-                "scene": product.attrs.get("scene"),
+                "scene": scene_of(product),
                 "stream_vs_conv_max_rel": _rel_max(stream, conv),
-                "conv_nmse_db": _nmse_db(conv[window], truth[window]),
-                "stream_nmse_db": _nmse_db(stream[window], truth[window]),
+                "conv_nmse_db": nmse_db(conv[window], truth[window]),
+                "stream_nmse_db": nmse_db(stream[window], truth[window]),
                 "conv_seconds": made["conv"][1],
                 "stream_seconds": made["stream"][1],
             }
@@ -70,8 +67,8 @@ def export_check(student: Path, product: Path, conv_product: Path, out: Path) ->
     """Every export format, then the exported numpy step file streaming `product` (item 2)."""
     from sarssm.data.store import open_product
     from sarssm.deploy.export import export_folder
+    from sarssm.deploy.quantize_run import product_block
     from sarssm.eval.evaluate import model_folder
-    from sarssm.models.inputs import product_geometry
     from sarssm.models.io import load_config
 
     manifest = export_folder(student, out, formats="all", overwrite=True)
@@ -80,10 +77,8 @@ def export_check(student: Path, product: Path, conv_product: Path, out: Path) ->
     spec.loader.exec_module(module)  # the copy in the export folder, not sarssm's own
     weights = module.load(out / "student.npz")
     config = load_config(model_folder(student))
-    p = open_product(product)
-    r = product_geometry(p).slant_range(np.arange(p.shape[1]))
-    stream = module.Stream(weights, r)
-    lines = p.read(config.input_level)
+    lines, r, p = product_block(config, product)  # the slant ranges conv mode conditions on
+    stream = module.Stream(weights, r, columns=lines.shape[1])
     rows = [y for y in (stream.push(line) for line in lines) if y is not None]
     focused = np.concatenate([np.array(rows).reshape(-1, p.shape[1]), stream.flush()])
     conv = open_product(conv_product).read("az")

@@ -52,7 +52,11 @@ class Stream:
     (after `delay` lines), `flush()` the rest. Output sample t of a push is the focused row
     t - delay, equal to the whole-column (conv mode) output of the same student."""
 
-    def __init__(self, w, slant_range, columns=None):
+    def __init__(self, w, slant_range=None, columns=None):
+        if slant_range is None:  # a student without geometry conditioning: W from `columns`
+            if "pf_matrix" in w or columns is None:
+                raise ValueError("give slant_range [W] (columns=W without geometry conditioning)")
+            slant_range = np.ones(int(columns))
         r = np.asarray(slant_range, dtype=np.float64).reshape(-1)
         W = r.size if columns is None else int(columns)
         if r.size != W or W < 1:

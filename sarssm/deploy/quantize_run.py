@@ -51,8 +51,8 @@ def run_split(folder: Path, data: str | Path) -> dict[str, list[Path]]:
     """The products of `data` split as the model's run split its own (`data.split` of the
     run's config.yaml; the default split when the model folder has none)."""
     from sarssm.config import from_dict, load_yaml
-    from sarssm.data.catalog import SplitConfig, split_products
-    from sarssm.data.store import list_products
+    from sarssm.data.catalog import MAYA4_NAME, SplitConfig, split_products
+    from sarssm.data.store import list_products, open_product
 
     paths = list_products(data)
     if not paths:
@@ -64,7 +64,9 @@ def run_split(folder: Path, data: str | Path) -> dict[str, list[Path]]:
             if section is not None:
                 split = from_dict(SplitConfig, section, f"{candidate}: data.split")
             break
-    return split_products(paths, split)
+    # as training splits them: the filters read a simulated product's attributes, not its name
+    attrs = {p: open_product(p).attrs for p in paths if not MAYA4_NAME.search(p.name)}
+    return split_products(paths, split, attrs)
 
 
 def evaluate_quantized(

@@ -86,10 +86,12 @@ def import_file(path: Path, name: str):
     return module
 
 
-def stream_with(step_module, w: dict, lines: np.ndarray, r: np.ndarray, taps=None) -> np.ndarray:
+def stream_with(
+    step_module, w: dict, lines: np.ndarray, r: np.ndarray | None, taps=None, columns=None
+) -> np.ndarray:
     """Every line through `step_module.Stream` (push, then flush): [W, L] complex64. `taps`
     [W, K] replaces the pre-filter taps the stream computes from `r`."""
-    stream = step_module.Stream(w, r)
+    stream = step_module.Stream(w, r, columns)
     if taps is not None:
         stream.taps[...] = taps.T  # [K, W]
     out = [y for y in (stream.push(line) for line in lines) if y is not None]
@@ -174,6 +176,20 @@ def test_the_numpy_parity_check_sees_a_perturbed_weight(tmp_path: Path) -> None:
         bad = dict(w)
         bad[key] = (w[key] * np.complex64(scale)).astype(np.complex64)
         assert rel_err(stream_with(step, bad, lines, r), y) > RTOL, key
+
+
+def test_numpy_stream_without_geometry_conditioning_takes_a_column_count() -> None:
+    torch.manual_seed(4)
+    model = build_model("demo-ultra", geometry="none").eval()
+    w = lti.lti_arrays(model, SCALER)
+    W = 3
+    lines, r = noise(model.delay + 20, W), swath(model, W)
+    got = stream_with(numpy_step, w, lines, None, columns=W)
+    assert rel_err(got, reference(model, lines, r)) < RTOL
+    with pytest.raises(ValueError, match="columns=W"):
+        numpy_step.Stream(w)
+    with pytest.raises(ValueError, match="slant_range"):  # a conditioned student needs them
+        numpy_step.Stream(lti.lti_arrays(tiny(0), SCALER), columns=W)
 
 
 # --- ONNX and TorchScript ---------------------------------------------------------------------

@@ -11,6 +11,7 @@ import torch
 
 from sarssm.cli import main
 from sarssm.data.normalize import ComplexScaler
+from sarssm.data.store import write_product
 from sarssm.deploy import int_kernels
 from sarssm.deploy import quantize as Q
 from sarssm.deploy import quantize_run as R
@@ -235,6 +236,23 @@ def test_save_load_round_trip_is_bit_exact(calibrated, tmp_path) -> None:
     np.savez(tmp_path / "float.npz", **arrays)
     with pytest.raises(ConfigError, match="not a sarssm-int8/1"):
         Q.load_quantized(tmp_path / "float.npz")
+
+
+def test_run_split_filters_products_by_their_attributes_as_training_does(tmp_path) -> None:
+    data = tmp_path / "data"
+    for i, pol in enumerate(["vv", "vh", "vv", "vv", "vh", "vv"]):
+        lines = np.ones((8, 2), np.complex64)
+        write_product(data / f"p{i}.zarr", {"rc": lines}, {"polarization": pol, "year": 2023})
+    run = tmp_path / "run"
+    (run / "final_student_model").mkdir(parents=True)
+    (run / "config.yaml").write_text("data:\n  split:\n    filters:\n      polarizations: [vv]\n")
+    parts = R.run_split(run / "final_student_model", data)
+    assert sorted(p.name for part in parts.values() for p in part) == [
+        "p0.zarr",
+        "p2.zarr",
+        "p3.zarr",
+        "p5.zarr",
+    ]
 
 
 # --- the command -----------------------------------------------------------------------------
