@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -223,18 +224,15 @@ def split_products(
         )
     explicit = config.lists()
     if explicit:
-        seen = [product_key(n) for _, names in explicit.values() for n in set(names)]
-        dupes = sorted({n for n in seen if seen.count(n) > 1})
+        seen = Counter(k for _, names in explicit.values() for k in {product_key(n) for n in names})
+        dupes = sorted(k for k, count in seen.items() if count > 1)
         if dupes:
             raise ConfigError(f"data.split: products in more than one split: {dupes[:5]}")
         keep = set(kept)
-        return {
-            split: select_listed(paths, names, where, config.strict, warn, keep)
-            if split in explicit
-            else []
-            for split in SPLITS
-            for where, names in [explicit.get(split, ("", []))]
-        }
+        parts: dict[str, list[Path]] = {split: [] for split in SPLITS}
+        for split, (where, names) in explicit.items():
+            parts[split] = select_listed(paths, names, where, config.strict, warn, keep)
+        return parts
     order = np.random.default_rng(config.seed).permutation(len(kept))
     ordered = sorted(kept)
     shuffled = [ordered[i] for i in order]

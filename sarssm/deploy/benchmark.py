@@ -206,10 +206,12 @@ def run_conv(case: Case) -> dict[str, Any]:
 
 def _folded_conv(model: Any, x: Any, r: Any, repeats: int) -> float | None:
     """Best time of the folded conv mode (`sarssm.deploy.conv.FoldedLTI`: one composite
-    kernel per column, FFT overlap-save) on the same columns; None for a non-LTI model."""
-    if model.config.selectivity != "none" or model.config.activation != "none":
-        return None
+    kernel per column, FFT overlap-save) on the same columns; None unless a causal LTI model."""
     from sarssm.deploy.conv import FoldedLTI
+    from sarssm.deploy.lti import is_lti
+
+    if not is_lti(model.config):
+        return None
 
     engine = FoldedLTI(model)
     xn, rn = x.numpy(), None if r is None else r.numpy()
@@ -350,6 +352,8 @@ ANCHOR_MS_PER_LINE = 16.0  # arXiv 2605.10340: its student, one CPU core, per az
 
 def is_streamable(spec: str) -> bool:
     """Whether the model (folder or preset spec) is a causal LTI student."""
+    from sarssm.deploy.lti import is_lti
+
     if Path(spec).exists():
         from sarssm.eval.evaluate import model_folder
         from sarssm.models.io import load_config
@@ -357,11 +361,7 @@ def is_streamable(spec: str) -> bool:
         config = load_config(model_folder(spec))
     else:
         config = variant_config(spec)
-    return (config.selectivity, config.activation, config.direction) == (
-        "none",
-        "none",
-        "causal",
-    )
+    return is_lti(config)
 
 
 def split_label(text: str) -> tuple[str, str]:

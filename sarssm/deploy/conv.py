@@ -37,6 +37,7 @@ import numpy as np
 import scipy.fft as sfft
 import torch
 
+from sarssm.deploy.lti import is_lti
 from sarssm.errors import ConfigError
 
 Reader = Callable[[int, int], np.ndarray]  # (a, b) -> x [W, b - a, C] complex64
@@ -207,6 +208,6 @@ def conv_engine(model: Any) -> FoldedLTI | StateCarry | WholeColumns:
     config = model.config
     if config.direction == "bidirectional":
         return WholeColumns(model)
-    if config.selectivity == "none" and config.activation == "none":
+    if is_lti(config):
         return FoldedLTI(model)
     return StateCarry(model)

@@ -33,6 +33,11 @@ from sarssm.physics.azimuth import azimuth_phase
 FORMAT = "sarssm-lti/1"
 
 
+def is_lti(config: Any) -> bool:
+    """Whether a `ModelConfig` is a causal LTI student (what `check_lti` accepts)."""
+    return (config.selectivity, config.activation, config.direction) == ("none", "none", "causal")
+
+
 def check_lti(model: Any, what: str = "streaming") -> None:
     """Refuse a model that is not a causal LTI student (a clear error naming the key)."""
     config = model.config

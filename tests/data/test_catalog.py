@@ -67,6 +67,8 @@ def test_explicit_split_and_its_errors():
     assert len(warned) == 1 and "1 of 2 listed products are not among the 4 found" in warned[0]
     with pytest.raises(ConfigError, match="more than one split"):
         split_products(paths, SplitConfig(train=["p0.zarr"], val=["p0"]))
+    twice = SplitConfig(train=["p0", "p0.zarr", "p1"], val=["p2.zarr"])  # one product, two forms
+    assert split_products(paths, twice)["train"] == [Path("p0.zarr"), Path("p1.zarr")]
 
 
 def test_too_few_products_is_a_clear_error():

@@ -43,6 +43,8 @@ def test_conv_case_times_the_model_and_its_folded_form() -> None:
     assert r["columns_per_s"] > 0 and r["folded_columns_per_s"] > 0
     gate = run_case(Case("conv", "demo-tiny:selectivity=gate", lines=1, batch=4), isolate=False)
     assert "folded_columns_per_s" not in gate  # selective: no single kernel
+    both = Case("conv", "demo-ultra:direction=bidirectional", lines=1, batch=4)
+    assert "folded_columns_per_s" not in run_case(both, isolate=False)  # not causal
 
 
 def test_classical_cases() -> None:
