@@ -59,14 +59,6 @@ def _json_safe(value: Any, where: str) -> Any:
     raise ConfigError(f"attribute {where} has type {type(value).__name__}, not JSON")
 
 
-def _write_array(group: Any, name: str, data: np.ndarray) -> None:
-    """Create array `name` in `group` and write `data` (one call per array)."""
-    arr = group.create_array(
-        name, shape=data.shape, chunks=chunks_for(data.shape), dtype=data.dtype
-    )
-    arr[...] = data
-
-
 def write_product(
     path: str | Path,
     arrays: dict[str, np.ndarray],
@@ -74,7 +66,7 @@ def write_product(
     overwrite: bool = False,
     zarr_format: int = 3,
 ) -> Path:
-    """Write a product group atomically; returns its path.
+    """Write a product group atomically (a `ProductWriter` of whole arrays); returns its path.
 
     Args:
         arrays: {level: [rows, cols] complex array} with level in raw/rc/rcmc/az, all the same
@@ -83,11 +75,7 @@ def write_product(
         overwrite: replace an existing product (only once the new one is complete).
         zarr_format: 3 (default) or 2.
     """
-    import zarr
-
     path = Path(path)
-    if zarr_format not in (2, 3):
-        raise ConfigError(f"zarr_format must be 2 or 3, got {zarr_format!r}")
     if not arrays:
         raise ConfigError(f"{path}: a product needs at least one array")
     shape = None
@@ -104,14 +92,12 @@ def write_product(
             raise ConfigError(f"{path}: array {name!r} has shape {data.shape}, others {shape}")
         shape = data.shape
         checked[name] = np.ascontiguousarray(data, dtype=np.complex64)
-    meta = _json_safe(dict(attrs), "attrs")
-    if path.exists() and not overwrite:
-        raise ProductError(f"{path} already exists (overwrite to replace it)")
-    with atomic_dir(path, overwrite=overwrite) as tmp:
-        group = zarr.open_group(store=str(tmp), mode="w", zarr_format=zarr_format)
+    meta = _json_safe(dict(attrs), "attrs")  # before anything is written
+    with ProductWriter(path, overwrite, zarr_format) as out:
         for name, data in checked.items():
-            _write_array(group, name, data)
-        group.update_attributes(meta)  # one metadata write (attrs.update writes per key)
+            out.create(name, data.shape)
+            out.write(name, data)
+        out.attrs.update(meta)
     return path
 
 
@@ -164,8 +150,11 @@ class ProductWriter:
         shape: tuple[int, int],
         dtype: Any = np.complex64,
         chunks: tuple[int, int] | None = None,
+        compressors: Any = "auto",
+        fill_value: Any = None,
     ) -> None:
-        """An empty [rows, cols] complex array `name` (chunks default `chunks_for(shape)`)."""
+        """An empty [rows, cols] complex array `name` (chunks default `chunks_for(shape)`;
+        `compressors` and `fill_value` as Zarr's `create_array` takes them)."""
         if self._group is None:
             raise ConfigError(f"{self.path}: ProductWriter.create outside its `with` block")
         if name not in LEVELS:
@@ -176,7 +165,12 @@ class ProductWriter:
         if not np.issubdtype(np.dtype(dtype), np.complexfloating):
             raise ConfigError(f"{self.path}: array {name!r} must be complex, got dtype {dtype}")
         self._arrays[name] = self._group.create_array(
-            name, shape=shape, chunks=tuple(chunks or chunks_for(shape)), dtype=np.dtype(dtype)
+            name,
+            shape=shape,
+            chunks=tuple(chunks or chunks_for(shape)),
+            dtype=np.dtype(dtype),
+            compressors=compressors,
+            fill_value=fill_value,
         )
 
     def copy(self, name: str, source: Path) -> None:

@@ -62,6 +62,7 @@ class StreamingMatchedFilter:
         self.backend = resolve_backend(backend)
         taps = matched_filter_bank(geometry, self.half)  # tap i (lag i - half) on x[t - i]
         self.taps = kernels.split(taps)  # [2, K, W]
+        self._complex_taps = taps if self.backend == "numpy" else None  # made once, not per line
         K, W = taps.shape
         self.ring = np.zeros((2, K, W), np.float32)
         self.xf = np.zeros((2, 1, W), np.float32)
@@ -90,7 +91,7 @@ class StreamingMatchedFilter:
             self.ring[0, slot], self.ring[1, slot] = line.real, line.imag
             rows = (slot - np.arange(K)) % K
             ring = self.ring[0, rows] + 1j * self.ring[1, rows]  # [K, W]
-            y = np.sum((self.taps[0] + 1j * self.taps[1]) * ring, axis=0)
+            y = np.sum(self._complex_taps * ring, axis=0)
             self.xf[0, 0], self.xf[1, 0] = y.real, y.imag
         self.t += 1
         if self.t <= self.half:

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from sarssm.deploy.numpy_step import FORMAT
 from sarssm.errors import ConfigError
 from sarssm.models.conditioning import _design_grid, _solver
 from sarssm.physics.azimuth import azimuth_phase
-
-FORMAT = "sarssm-lti/1"
 
 
 def is_lti(config: Any) -> bool:

@@ -35,7 +35,8 @@ from typing import Any
 
 import numpy as np
 
-from sarssm.errors import ConfigError, ProductError
+from sarssm.data.store import LEVELS, ProductWriter
+from sarssm.errors import ConfigError
 from sarssm.physics.geometry import C_LIGHT, Geometry, get_preset
 from sarssm.physics.sentinel1 import (
     ALTITUDE_M,
@@ -56,7 +57,6 @@ from sarssm.physics.sentinel1 import (
     sample_rate_hz,
 )
 
-LEVELS = ("raw", "rc", "rcmc", "az")
 LAYOUTS = ("slice_saver", "records")  # sarpyx dask_slice_saver / save_array_to_zarr attributes
 UNITS = ("physical", "raw")  # sarpyx's transformed values / raw s1isp codes
 INCLINATION_DEG = 98.18  # Sentinel-1 orbit inclination
@@ -336,40 +336,26 @@ def _write(
     layout: str, units: str, chunks: tuple[int, int] | None, latitude_deg: float,
     overwrite: bool,
 ) -> Path:  # fmt: skip
-    """Encode `geometry` (already snapped), name the product, write arrays (`fill(array_of)`
-    writes the data) and attributes atomically."""
-    import zarr
-
-    from sarssm.io import atomic_dir
-
+    """Encode `geometry` (already snapped), name the product, write arrays (`fill(writer)`
+    writes the data through the `ProductWriter`) and attributes atomically."""
     codes = encode_level0(geometry)
     start = start or DEFAULT_START + timedelta(minutes=int(seed))
     start_gps = gps_seconds(start)
     stop = start + timedelta(seconds=math.floor(geometry.n_azimuth * codes.pri_s))
     datatake = 0x0646AC + int(seed)
     path = Path(folder) / maya4_name(mission, swath, polarization, start, stop, orbit, datatake)
-    if path.exists() and not overwrite:
-        raise ProductError(f"{path} already exists (overwrite to replace it)")
     metadata = packet_records(geometry, codes, start_gps, polarization, swath, datatake, units)
     ephemeris = orbit_records(geometry, start_gps, codes.pri_s, latitude_deg)
     attrs = layout_attrs(metadata, ephemeris, layout)
     shape = (geometry.n_azimuth, geometry.n_range)
     chunk = tuple(chunks) if chunks else tuple(min(s, 4096) for s in shape)  # sarpyx 'auto'
-    with atomic_dir(path, overwrite=overwrite) as tmp:
-        group = zarr.open_group(store=str(tmp), mode="w", zarr_format=zarr_format)
-        arrays = {
-            name: group.create_array(
-                name,
-                shape=shape,
-                chunks=chunk,
-                dtype=np.complex64,
-                compressors=_compressor(zarr_format),
-                fill_value=0,
+    with ProductWriter(path, overwrite, zarr_format) as out:
+        for name in LEVELS:
+            out.create(
+                name, shape, chunks=chunk, compressors=_compressor(zarr_format), fill_value=0
             )
-            for name in LEVELS
-        }
-        fill(arrays)
-        group.update_attributes(attrs)  # one metadata write (attrs.update writes per key)
+        fill(out)
+        out.attrs.update(attrs)
     return path
 
 
@@ -414,9 +400,9 @@ def write_maya4_product(
     snapped = level0_geometry(geometry)
     product = simulate_product(snapped, scene, seed, snr_db)
 
-    def fill(arrays: dict[str, Any]) -> None:
+    def fill(out: ProductWriter) -> None:
         for name in ("rc", "rcmc", "az"):
-            arrays[name][...] = product.arrays[name]
+            out.write(name, product.arrays[name])
 
     return _write(
         folder, snapped, seed, zarr_format, fill=fill, polarization=polarization, swath=swath,
@@ -464,14 +450,14 @@ def write_sparse_product(
         )
     fractions = [0.0, 0.5, 1.0][: int(blocks)] if blocks <= 3 else list(np.linspace(0, 1, blocks))
 
-    def fill(arrays: dict[str, Any]) -> None:
+    def fill(out: ProductWriter) -> None:
         for i, frac in enumerate(fractions):
             r0, c0 = round(frac * (rows - br)), round(frac * (cols - bc))
             near = float(snapped.slant_range([c0])[0])
             g = snapped.replace(n_azimuth=br, n_range=bc, near_range_m=near)
             block = simulate_product(g, "points", seed + i)
             for name in ("rc", "rcmc", "az"):
-                arrays[name][r0 : r0 + br, c0 : c0 + bc] = block.arrays[name]
+                out.write(name, block.arrays[name], slice(r0, r0 + br), slice(c0, c0 + bc))
 
     return _write(
         folder, snapped, seed, zarr_format, fill=fill, polarization="vv", swath=1,

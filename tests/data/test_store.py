@@ -71,16 +71,16 @@ def test_lazy_block_reads_equal_slices_of_the_full_read(tmp_path):
 def test_failed_write_leaves_nothing_and_keeps_the_existing_product(tmp_path, monkeypatch):
     path = write_product(tmp_path / "p.zarr", random_arrays(seed=1), ATTRS)
     before = open_product(path).read("az")
-    real_write = store._write_array
+    real_write = store.ProductWriter.write
     calls = []
 
-    def failing_write(group, name, data):  # writes the first array, dies on the second
+    def failing_write(writer, name, data, *args):  # writes the first array, dies on the second
         calls.append(name)
         if len(calls) == 2:
             raise RuntimeError("disk full")
-        real_write(group, name, data)
+        real_write(writer, name, data, *args)
 
-    monkeypatch.setattr(store, "_write_array", failing_write)
+    monkeypatch.setattr(store.ProductWriter, "write", failing_write)
     with pytest.raises(RuntimeError, match="disk full"):
         write_product(tmp_path / "new.zarr", random_arrays(seed=2), ATTRS)
     assert not (tmp_path / "new.zarr").exists()
