@@ -11,6 +11,7 @@ docs/real-data.md.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
@@ -219,6 +220,19 @@ class Decoder:
                 echo = [i for i, t in enumerate(types) if t in (0, "echo", "ECHO")]
                 self.echo = echo or self.echo
             self.params.n_echo_records = len(self.echo)
+        self._first: dict[str, tuple[float, float, float]] = {}  # shared with forks
+
+    def fork(self) -> Decoder:
+        """A decoder of the same parsed records whose results (`params`, `missing`) start
+        afresh: one parse serves `maya4_geometry` and `level0_parameters` alike."""
+        other = copy.copy(self)
+        other.params = Level0Parameters(
+            name=self.params.name,
+            n_records=self.params.n_records,
+            n_echo_records=self.params.n_echo_records,
+        )
+        other.missing = []
+        return other
 
     def need(self, ours: str, key: str) -> bool:
         """Whether metadata column `ours` is there (else record it as missing for `key`)."""
@@ -232,13 +246,16 @@ class Decoder:
 
     def first(self, ours: str) -> float:
         """The first echo record's value (sarpyx's focuser takes `.iloc[0]`), as a number;
-        records where it varies along the product are noted in `params.varying`."""
-        values = self.meta.values(ours, self.echo)
-        numbers = [self.meta.number(ours, v) for v in values if not _missing(v)]
-        lo, hi = min(numbers), max(numbers)
+        records where it varies along the product are noted in `params.varying`. Each
+        column is scanned once (20,000 records on a real product), forks included."""
+        if ours not in self._first:
+            values = self.meta.values(ours, self.echo)
+            numbers = [self.meta.number(ours, v) for v in values if not _missing(v)]
+            self._first[ours] = (numbers[0], min(numbers), max(numbers))
+        value, lo, hi = self._first[ours]
         if lo != hi:
             self.params.varying[ours] = [lo, hi]
-        return numbers[0]
+        return value
 
     def bad(self, ours: str, value: Any, why: str) -> ProductError:
         column = self.meta.column[ours] if self.meta is not None else ours

@@ -157,10 +157,13 @@ def is_maya4(attrs: Mapping[str, Any]) -> bool:
     return isinstance(meta, Mapping) and bool(meta)
 
 
-def level0_parameters(attrs: Mapping[str, Any], name: str | Path | None = None) -> Level0Parameters:
+def level0_parameters(
+    attrs: Mapping[str, Any], name: str | Path | None = None, *, decoder: Decoder | None = None
+) -> Level0Parameters:
     """Everything decodable from a product's packets and ephemeris, without building a
-    `Geometry` (missing fields stay None): for `inspect`."""
-    dec = Decoder(attrs, name)
+    `Geometry` (missing fields stay None): for `inspect`. `decoder`: the records already
+    parsed (a fresh `Decoder` of `attrs`, or its `fork()`)."""
+    dec = decoder or Decoder(attrs, name)
     dec.pri_s()
     near = dec.near_range()
     spacing = dec.range_spacing()
@@ -179,6 +182,7 @@ def maya4_geometry(
     overrides: Mapping[str, Any] | Sequence[str] | None = None,
     *,
     shape: tuple[int, int] | None = None,
+    decoder: Decoder | None = None,
 ) -> Geometry:
     """The `Geometry` of a real Maya4 product, from its packet metadata and ephemeris.
 
@@ -190,6 +194,7 @@ def maya4_geometry(
             gives (and a field only it needs is then not required).
         shape: (rows, columns) of the product's `rc`/`rcmc`/`az` arrays; default: the number of
             metadata records and 2 x number_of_quads.
+        decoder: the records already parsed (a fresh `Decoder` of `attrs`, or its `fork()`).
     Returns:
         The geometry: lambda = c / 5.405 GHz, La = 12.3 m and the window alpha 0.75 unless
         overridden; V at the mid-swath slant range and the mid-product time.
@@ -199,7 +204,7 @@ def maya4_geometry(
         ConfigError: a bad override.
     """
     given = geometry_overrides(overrides)
-    dec = Decoder(attrs, name)
+    dec = decoder or Decoder(attrs, name)
     values: dict[str, Any] = {
         "wavelength_m": C_LIGHT / CARRIER_HZ,
         "antenna_length_m": ANTENNA_LENGTH_M,

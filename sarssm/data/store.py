@@ -257,15 +257,25 @@ class Product:
         self.attrs, self.dropped_attrs = maya4.light_attrs(attrs)
 
     def _decode(self, attrs: dict[str, Any]) -> None:
-        """Geometry and Level-0 parameters of a Maya4 product (errors kept for later)."""
+        """Geometry and Level-0 parameters of a Maya4 product (errors kept for later), from
+        one parse of its records."""
+        from sarssm.data.level0 import Decoder
         from sarssm.data.maya4 import level0_parameters, maya4_geometry
 
         try:
-            self._geometry = maya4_geometry(attrs, self.path, self.overrides, shape=self.shape)
+            dec = Decoder(attrs, self.path)
+        except ProductError as exc:  # records that cannot be parsed: neither can be decoded
+            self._geometry_error = self.level0_error = str(exc)
+            return
+        fork = dec.fork()
+        try:
+            self._geometry = maya4_geometry(
+                attrs, self.path, self.overrides, shape=self.shape, decoder=dec
+            )
         except ProductError as exc:
             self._geometry_error = str(exc)
         try:
-            self.level0 = level0_parameters(attrs, self.path)
+            self.level0 = level0_parameters(attrs, self.path, decoder=fork)
         except ProductError as exc:
             self.level0_error = str(exc)
 

@@ -61,6 +61,12 @@ def test_a_maya4_product_falls_back_to_its_packet_geometry_decoded_once(maya4_di
     assert (g.n_azimuth, g.n_range) == product.shape == (256, 16)
     assert g.velocity_mps == pytest.approx(7090.0, rel=1e-6)
     assert product.level0 is not None and product.level0.polarization == "vv"
+    # one parse serves both decodes: each as if decoded alone, an override only in the geometry
+    assert product.level0 == maya4.level0_parameters(full, path)
+    moved = {"near_range_m": g.near_range_m + 100.0}
+    product = open_product(path, moved)
+    assert product.level0 == maya4.level0_parameters(full, path)
+    assert product.geometry == real(full, path, moved, shape=product.shape)
 
 
 def test_an_opened_product_keeps_no_packet_records(tmp_path):
