@@ -149,86 +149,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--resume keeps finished outputs and --overwrite replaces them: pick one")
     if args.workers < 1:
         raise ConfigError(f"--workers must be >= 1, got {args.workers}")
-    overrides = geometry_flags(args)
-    if args.columns is not None:
-        parse_columns(args.columns)  # a malformed range fails before any work
-    products = listed_products(args, list_products(args.input))
-    outs = targets(args.input, args.out, products)
-    for folder in sorted({out.parent for out in outs}):
-        prepare_output_dir(folder, "--out")
-    focuser = load_focuser("reference" if args.model == "reference" else Path(args.model))
-    outs_of = dict(zip(products, outs, strict=True))
-    jobs, kept = pending(focuser, products, outs, args.resume, args.mode)
-    for line in kept:
-        print(line, flush=True)
-    if args.workers > 1 or args.scheduler:
-        return run_on_cluster(args, focuser, jobs, len(products))
-    products = [product for product, _ in jobs]
-    outs = [outs_of[product] for product in products]
-    failed = 0
-    bar = tqdm(
-        total=len(products), desc="focus", unit="product", file=sys.stderr,
-        disable=not is_terminal(), leave=False,
-    )  # fmt: skip
-
-    terminal = not bar.disable
-
-    def say(text: str, error: bool = False) -> None:
-        stream = sys.stderr if error else sys.stdout
-        if not terminal or bar.disable:  # off a terminal, or after the bar is closed
-            print(text, file=stream, flush=True)
-        else:
-            bar.write(text, file=stream)
-
-    for path, out in zip(products, outs, strict=True):
-        name = path.name
-
-        def progress(done: int, total: int, name: str = name) -> None:
-            bar.set_postfix_str(f"{name[:40]} {done}/{total} columns")
-
-        bar.set_postfix_str(name[:40])
-        try:
-            s = focus_product(
-                focuser,
-                path,
-                out,
-                mode=args.mode,
-                level=args.level,
-                block_columns=args.block_columns,
-                block_rows=args.block_rows,
-                overwrite=args.overwrite,
-                progress=progress,
-                geometry_overrides=overrides,
-                columns=args.columns,
-            )
-        except (SarssmError, OSError) as exc:
-            failed += 1
-            message = " ".join(str(exc).split())
-            say(f"sarssm focus: {name}: error: {message}", error=True)
-        else:
-            if not terminal:
-                rows, cols = s["shape"]
-                say(
-                    f"focused {name} -> {s['out']} ({rows} x {cols}, {s['mode']} "
-                    f"{s['engine']}, level {s['level']}, {s['seconds']:.2f} s)"
-                )
-        bar.update()
-    bar.close()
-    if failed:
-        say(f"sarssm focus: {failed} of {len(products)} product(s) failed", error=True)
-        return 2
-    if terminal:
-        print(f"focused {len(products)} product(s) into {args.out}")
-    return 0
-
-
-def run_on_cluster(
-    args: argparse.Namespace, focuser, jobs: list[tuple[Path, Path]], total: int
-) -> int:
-    """The products of `jobs` as Dask tasks (`sarssm.deploy.cluster`): a line per product as
-    it finishes; exit code 2 if any failed."""
-    from sarssm.deploy.cluster import focus_on_cluster
-
     options = {
         "mode": args.mode,
         "level": args.level,
@@ -238,15 +158,83 @@ def run_on_cluster(
         "geometry_overrides": geometry_flags(args),
         "columns": args.columns,
     }
+    if args.columns is not None:
+        parse_columns(args.columns)  # a malformed range fails before any work
+    products = listed_products(args, list_products(args.input))
+    outs = targets(args.input, args.out, products)
+    for folder in sorted({out.parent for out in outs}):
+        prepare_output_dir(folder, "--out")
+    focuser = load_focuser(args.model)
+    jobs, kept = pending(focuser, products, outs, args.resume, args.mode)
+    for line in kept:
+        print(line, flush=True)
+    if args.workers > 1 or args.scheduler:
+        return run_on_cluster(args, focuser, jobs, len(products), options)
+    failed = 0
+    bar = tqdm(
+        total=len(jobs), desc="focus", unit="product", file=sys.stderr,
+        disable=not is_terminal(), leave=False,
+    )  # fmt: skip
+
+    terminal = not bar.disable
+
+    def say(text: str, error: bool = False) -> None:
+        stream = sys.stderr if error else sys.stdout
+        if bar.disable:  # off a terminal, or after the bar is closed
+            print(text, file=stream, flush=True)
+        else:
+            bar.write(text, file=stream)
+
+    for path, out in jobs:
+        name = path.name
+
+        def progress(done: int, total: int, name: str = name) -> None:
+            bar.set_postfix_str(f"{name[:40]} {done}/{total} columns")
+
+        bar.set_postfix_str(name[:40])
+        try:
+            s = focus_product(focuser, path, out, progress=progress, **options)
+        except (SarssmError, OSError) as exc:
+            failed += 1
+            message = " ".join(str(exc).split())
+            say(f"sarssm focus: {name}: error: {message}", error=True)
+        else:
+            if not terminal:
+                say(focused_line(name, s))
+        bar.update()
+    bar.close()
+    if failed:
+        say(f"sarssm focus: {failed} of {len(jobs)} product(s) failed", error=True)
+        return 2
+    if terminal:
+        print(f"focused {len(jobs)} product(s) into {args.out}")
+    return 0
+
+
+def focused_line(name: str, s: dict) -> str:
+    """One product's line: where it went, its shape, engine, level and time."""
+    rows, cols = s["shape"]
+    return (
+        f"focused {name} -> {s['out']} ({rows} x {cols}, {s['mode']} {s['engine']}, "
+        f"level {s['level']}, {s['seconds']:.2f} s)"
+    )
+
+
+def run_on_cluster(
+    args: argparse.Namespace,
+    focuser,
+    jobs: list[tuple[Path, Path]],
+    total: int,
+    options: dict,
+) -> int:
+    """The products of `jobs` as Dask tasks (`sarssm.deploy.cluster`, each focused with
+    `focus_product`'s `options`): a line per product as it finishes; exit code 2 if any
+    failed."""
+    from sarssm.deploy.cluster import focus_on_cluster
 
     def report(r: dict) -> None:
         if r["ok"]:
-            rows, cols = r["shape"]
-            print(
-                f"focused {r['product']} -> {r['out']} ({rows} x {cols}, {r['mode']} "
-                f"{r['engine']}, level {r['level']}, {r['seconds']:.2f} s)",
-                flush=True,
-            )
+            print(focused_line(r["product"], r), flush=True)
         else:
             print(f"sarssm focus: {r['product']}: error: {r['error']}", file=sys.stderr, flush=True)
 

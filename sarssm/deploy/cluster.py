@@ -31,7 +31,7 @@ def focus_job(model: str, product: str, out: str, options: dict[str, Any]) -> di
 
     try:
         if model not in _FOCUSERS:
-            _FOCUSERS[model] = load_focuser(model if model == "reference" else Path(model))
+            _FOCUSERS[model] = load_focuser(model)
         summary = focus_product(_FOCUSERS[model], product, out, **options)
     except (SarssmError, OSError) as exc:
         return {"product": Path(product).name, "out": out, "ok": False, "error": one_line(exc)}

@@ -99,18 +99,12 @@ def load_focuser(model: Any, scaler: Any = None) -> Focuser:
     if isinstance(model, str) and model == "reference":
         return Focuser("reference")
     if isinstance(model, (str, Path)):
-        from sarssm.eval.evaluate import model_folder
-        from sarssm.models import load_model
+        from sarssm.eval.evaluate import load_model_folder
         from sarssm.models.io import WEIGHTS
 
-        folder = model_folder(model)
-        if scaler is None:
-            scale_file = folder / "normalization.json"
-            if not scale_file.is_file():
-                raise ConfigError(f"--model {model}: {scale_file} is missing (the model's scales)")
-            scaler = ComplexScaler.load(scale_file)
-        net = load_model(folder)
-        return Focuser(net.config.name, net, scaler, folder, file_sha256(folder / WEIGHTS))
+        folder, net, own = load_model_folder(model, scales=scaler is None)
+        sha = file_sha256(folder / WEIGHTS)
+        return Focuser(net.config.name, net, scaler or own, folder, sha)
     if not hasattr(model, "config") or not hasattr(model, "step_chunk"):
         raise ConfigError(
             f"model must be 'reference', a model folder or a SarSSM, got {type(model).__name__}"

@@ -71,6 +71,22 @@ def model_folder(path: str | Path) -> Path:
     )
 
 
+def load_model_folder(where: str | Path, scales: bool = True) -> tuple[Path, Any, Any]:
+    """(folder, model, its `ComplexScaler` or None without `scales`) of `--model DIR`
+    (`model_folder` finds the folder); a missing normalization.json is a ConfigError."""
+    from sarssm.data.normalize import ComplexScaler
+    from sarssm.models import load_model
+
+    folder = model_folder(where)
+    scaler = None
+    if scales:
+        scale_file = folder / "normalization.json"
+        if not scale_file.is_file():
+            raise ConfigError(f"--model {where}: {scale_file} is missing (the model's scales)")
+        scaler = ComplexScaler.load(scale_file)
+    return folder, load_model(folder), scaler
+
+
 def default_name(folder: Path) -> str:
     """`teacher` for runs/demo/teacher/best, `demo-tiny-baseline` for .../demo-tiny/baseline/..."""
     run = folder.parent if folder.name in MODEL_LEAVES else folder
@@ -81,25 +97,18 @@ def default_name(folder: Path) -> str:
 
 def load_entries(specs: list[str]) -> list[Entry]:
     """`--model [NAME=]DIR` -> loaded models (eval mode) with their normalisation."""
-    from sarssm.data.normalize import ComplexScaler
-    from sarssm.models import load_model
-
     entries: list[Entry] = []
     for spec in specs:
         name, sep, where = spec.partition("=")
         if not sep:
             name, where = "", spec
-        folder = model_folder(where)
-        scale_file = folder / "normalization.json"
-        if not scale_file.is_file():
-            raise ConfigError(f"--model {where}: {scale_file} is missing (the model's scales)")
+        folder, net, scaler = load_model_folder(where)
         name = name or default_name(folder)
         taken = {e.name for e in entries}
         base, n = name, 2
         while name in taken:
             name, n = f"{base}-{n}", n + 1
-        net = load_model(folder)
-        entries.append(Entry(name, "model", folder, net, ComplexScaler.load(scale_file)))
+        entries.append(Entry(name, "model", folder, net, scaler))
     return entries
 
 
