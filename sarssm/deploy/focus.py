@@ -64,7 +64,7 @@ class Focuser:
     scaler: Any = None
     folder: Path | None = None
     sha256: str | None = None
-    engines: dict[str, Any] = field(default_factory=dict)  # conv engine, built once
+    engines: dict[str, Any] = field(default_factory=dict)  # conv engine, stream arrays: once
 
     @property
     def is_reference(self) -> bool:
@@ -77,6 +77,14 @@ class Focuser:
 
             self.engines["conv"] = conv_engine(self.net)
         return self.engines["conv"]
+
+    def stream_arrays(self) -> dict[str, Any]:
+        """The model as `lti_arrays` (its scales folded in) for stream mode, computed once."""
+        if "stream" not in self.engines:
+            from sarssm.deploy.lti import lti_arrays
+
+            self.engines["stream"] = lti_arrays(self.net, self.scaler)
+        return self.engines["stream"]
 
 
 def file_sha256(path: Path) -> str:
@@ -409,7 +417,7 @@ def _stream_blocks(
         c1 = min(span[1], c0 + block_columns)
         lo, hi = max(0, c0 - k), min(M, c1 + k)  # neighbours of the block's edge columns
         r = None if ranges is None else ranges[lo:hi]
-        stream = StreamingFocuser(focuser.net, hi - lo, r, scaler=focuser.scaler, backend=backend)
+        stream = StreamingFocuser(focuser.stream_arrays(), hi - lo, r, backend=backend)
         line = np.empty(hi - lo, np.complex64)
         rows = _RowBuffer(write, slice(c0, c1), slice(c0 - lo, c1 - lo), S, L)
         for a in range(0, L, S):

@@ -50,6 +50,7 @@ import numpy as np
 
 from sarssm.deploy import int_kernels, numpy_step
 from sarssm.deploy.lti import state_shape
+from sarssm.deploy.stream import resolve_backend
 from sarssm.errors import ConfigError
 from sarssm.io import atomic_dir, atomic_write_bytes, atomic_write_text
 
@@ -476,13 +477,9 @@ class QuantizedStream:
         r = np.asarray(slant_range, np.float64).reshape(-1)
         if (columns is not None and r.size != int(columns)) or r.size < 1:
             raise ConfigError(f"QuantizedStream: {r.size} slant ranges for {columns} columns")
-        if backend not in ("auto", "numba", "numpy"):
-            raise ConfigError(f"backend {backend!r} is not one of ['auto', 'numba', 'numpy']")
-        if backend == "numba" and not int_kernels.available():
-            raise ConfigError("backend 'numba' asked for, but numba is not installed")
         if not (math.isfinite(gain) and gain > 0):
             raise ConfigError(f"QuantizedStream: gain must be positive and finite, got {gain}")
-        self.backend = "numba" if backend != "numpy" and int_kernels.available() else "numpy"
+        self.backend = resolve_backend(backend)
         try:
             taps = numpy_step.prefilter_taps(q, r)  # [W, K] complex64
         except ValueError as exc:
