@@ -78,15 +78,9 @@ def add_arguments(p: argparse.ArgumentParser, student_config_default: str | None
     for flag, _, text in SWITCHES:
         p.add_argument(*_names(flag), dest=flag, action="store_true", default=None, help=text)
     p.add_argument("--resume", action="store_true", help="continue from save_dir/checkpoints")
-    from sarssm.cli import add_geometry_flag
+    from sarssm.cli.train import add_data_flags
 
-    add_geometry_flag(p)
-    p.add_argument(
-        "--strict",
-        action="store_true",
-        default=None,
-        help="refuse a product of a split list file that is not in the data folder",
-    )
+    add_data_flags(p)
     p.add_argument(
         "overrides",
         nargs="*",

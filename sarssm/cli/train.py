@@ -37,6 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="when the data folder holds no products, simulate the config's data.simulate "
         "products into it first (without this flag a missing or empty folder is an error)",
     )
+    add_data_flags(p)
+    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
+    p.set_defaults(func=run)
+
+
+def add_data_flags(p: argparse.ArgumentParser) -> None:
+    """`--geometry` and `--strict` of the commands that train on a data folder (`data_flags`
+    turns them into config keys)."""
     add_geometry_flag(p)
     p.add_argument(
         "--strict",
@@ -44,8 +52,6 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="refuse a product of a split list file that is not in the data folder (sets "
         "data.split.strict; default: warn and go on)",
     )
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="dotted config overrides")
-    p.set_defaults(func=run)
 
 
 def data_flags(args: argparse.Namespace) -> dict:

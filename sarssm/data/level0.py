@@ -63,7 +63,6 @@ EPHEMERIS_COLUMNS: dict[str, tuple[str, ...]] = {
     "time_stamp": ("time_stamp", "POD Solution Data Timestamp"),
 }
 STATE = ("x", "y", "z", "vx", "vy", "vz")  # ECEF position [m] and velocity [m/s]
-# Geometry field -> the Level-0 fields it is made from (what an error names)
 
 
 # --- records --------------------------------------------------------------------------------

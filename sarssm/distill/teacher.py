@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from sarssm.errors import ConfigError
-from sarssm.models.config import config_differences
+from sarssm.models.config import describe_differences
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,11 @@ def load_teacher(
     net, scaler = load_any_model(path, None if from_data else expected)
     if expected is not None:
         ignore = DERIVED_KEYS if from_data else ()
-        diff = [k for k in config_differences(net.config, expected) if k not in ignore]
-        if diff:
+        pairs = describe_differences(net.config, expected, ("checkpoint", "config"), ignore)
+        if pairs:
             raise ConfigError(
                 f"teacher checkpoint {path} does not match its teacher config {config_path}: "
-                f"they differ in model keys {diff} (checkpoint: "
-                + ", ".join(f"{k}={getattr(net.config, k)!r}" for k in diff[:4])
-                + "; config: "
-                + ", ".join(f"{k}={getattr(expected, k)!r}" for k in diff[:4])
-                + ")"
+                f"they differ in {pairs}"
             )
     return Teacher(freeze(net), scaler, train_config, str(path))
 
@@ -103,15 +99,11 @@ def _from_checkpoint(path: Path, expected: Any):
             )
         expected = saved
     elif saved is not None:
-        diff = config_differences(saved, expected)
-        if diff:
+        pairs = describe_differences(saved, expected, ("checkpoint", "config"))
+        if pairs:
             raise ConfigError(
-                f"checkpoint {path} does not match its config: the model it records differs in "
-                f"{diff} ("
-                + ", ".join(
-                    f"{k}: {getattr(saved, k)!r} vs {getattr(expected, k)!r}" for k in diff[:4]
-                )
-                + ")"
+                f"checkpoint {path} does not match its config: the model it records differs "
+                f"in {pairs}"
             )
     state = {k[4:]: v for k, v in ckpt["state_dict"].items() if k.startswith("net.")}
     net = SarSSM(expected)

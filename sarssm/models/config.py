@@ -272,6 +272,23 @@ def config_differences(a: ModelConfig, b: ModelConfig) -> list[str]:
     return [k for k in da if k != "name" and da[k] != db.get(k)]
 
 
+def describe_differences(
+    saved: ModelConfig,
+    expected: ModelConfig,
+    labels: tuple[str, str],
+    ignore: tuple[str, ...] = (),
+) -> str | None:
+    """The first keys where two model configs differ (`ignore` aside), each with both values
+    under `labels`, e.g. "delay (checkpoint: 51, the config: 60)"; None when they agree."""
+    diff = [k for k in config_differences(saved, expected) if k not in ignore]
+    if not diff:
+        return None
+    a, b = saved.resolved(), expected.resolved()
+    return ", ".join(
+        f"{k} ({labels[0]}: {getattr(a, k)!r}, {labels[1]}: {getattr(b, k)!r})" for k in diff[:4]
+    ) + (f" and {len(diff) - 4} more" if len(diff) > 4 else "")
+
+
 def reference_from_data(spec: Any) -> bool:
     """Whether a model spec (a training config's `model` mapping) asks for its reference
     geometry from the training products (`reference: data`)."""

@@ -75,18 +75,13 @@ def check_checkpoint_model(
 ) -> dict[str, Any]:
     """Read the checkpoint at `path` and refuse it unless it holds model `model` (a resolved
     `ModelConfig`, the one `where` configures; keys `ignore` aside); returns the checkpoint."""
-    from sarssm.models.config import config_differences
+    from sarssm.models.config import describe_differences
 
     ckpt = read_checkpoint(path)
     saved = recorded_model(ckpt, path)
     if saved is None:
         raise ModelFileError(f"{path}: the checkpoint does not record its model config")
-    diff = [k for k in config_differences(saved, model) if k not in ignore]
-    if diff:
-        pairs = ", ".join(
-            f"{k} (checkpoint: {getattr(saved.resolved(), k)!r}, {where}: "
-            f"{getattr(model.resolved(), k)!r})"
-            for k in diff[:4]
-        )
+    pairs = describe_differences(saved, model, ("checkpoint", where), ignore)
+    if pairs:
         raise ConfigError(f"{path}: the checkpoint holds another model than {where}: {pairs}")
     return ckpt

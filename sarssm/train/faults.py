@@ -25,12 +25,10 @@ LAST_GOOD = "last_good.ckpt"
 
 
 def finite(values: list[torch.Tensor]) -> bool:
-    """Whether every entry of every tensor is finite (complex ones through their real view)."""
-    for v in values:
-        v = torch.view_as_real(v) if v.is_complex() else v
-        if not bool(torch.isfinite(v).all()):
-            return False
-    return True
+    """Whether every entry of every tensor is finite (complex ones through their real view),
+    decided on the tensors' device and read back once (one sync per step on a GPU)."""
+    flags = [torch.isfinite(torch.view_as_real(v) if v.is_complex() else v).all() for v in values]
+    return bool(torch.stack(flags).all()) if flags else True
 
 
 class NonFiniteGuard(L.Callback):
@@ -44,16 +42,17 @@ class NonFiniteGuard(L.Callback):
         self.echo = echo or (lambda text: print(text, flush=True))
         self.skipped = 0  # in all (kept across a resume)
         self.in_a_row = 0
-        self._loss_finite = True
+        self._loss: torch.Tensor | None = None  # the last backward pass's loss
 
     def on_before_backward(self, trainer, pl_module, loss: torch.Tensor) -> None:
-        self._loss_finite = finite([loss.detach()])
+        self._loss = loss.detach()
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
         params = [p for group in optimizer.param_groups for p in group["params"]]
         grads = [p.grad for p in params if p.grad is not None]
-        bad = not (self._loss_finite and finite(grads))
-        self._loss_finite = True
+        loss = [] if self._loss is None else [self._loss]
+        bad = not finite([*loss, *grads])
+        self._loss = None
         if trainer.world_size > 1:  # one decision for every rank
             bad = trainer.strategy.reduce_boolean_decision(bad, all=False)
         if bad:
