@@ -37,6 +37,7 @@ LEVELS = ("raw", "rc", "rcmc", "az")  # array names a product may hold, in proce
 CHUNK_ROWS = 1024
 CHUNK_COLS = 16
 READ_CHUNK_BYTES = 256 << 20  # chunks one read may decode at once (else row by row of chunks)
+CHECK_BYTES = 64 << 20  # rows of a read block checked for NaN/Inf at once (bounds the flags)
 
 
 def chunks_for(shape: tuple[int, int]) -> tuple[int, int]:
@@ -376,10 +377,13 @@ def _row_slabs(arr: Any, rows: Any, cols: Any) -> list[tuple[int, int]] | None:
 
 def check_values(block: np.ndarray, where: str, rows: slice, cols: slice) -> None:
     """Refuse a block read from a product that holds NaN or Inf (`where`: file and array);
-    the message gives the count and the first bad element's product coordinates."""
-    finite = np.isfinite(block.view(np.float32) if block.dtype == np.complex64 else block)
-    if finite.all():
+    the message gives the count and the first bad element's product coordinates. The block
+    is checked `CHECK_ROWS` rows at a time (the flags of a whole 4 GB level would be 1 GB)."""
+    real = block.view(np.float32) if block.dtype == np.complex64 else block
+    step = max(1, CHECK_BYTES // max(1, real[:1].nbytes))
+    if all(np.isfinite(real[a : a + step]).all() for a in range(0, len(real), step)):
         return
+    finite = np.isfinite(real)
     if block.dtype == np.complex64:  # (re, im) pairs -> one flag per element
         finite = finite.reshape(*block.shape, 2).all(axis=-1)
     bad = np.argwhere(~finite)

@@ -205,3 +205,17 @@ def test_fixture_products_open(demo_product_dir, demo_product):
     product = open_product(demo_product)
     assert product.attrs["scene"] == "mixed" and product.point_targets
     assert product.read("az").shape == (256, 16)
+
+
+def test_values_are_checked_in_row_slabs_to_the_last_row(tmp_path, monkeypatch):
+    arrays = random_arrays(seed=3)
+    rows = arrays["rc"].shape[0]
+    arrays["rc"][rows - 1, 2] = np.complex64(complex(0.0, np.inf))
+    path = write_product(tmp_path / "p.zarr", arrays, ATTRS)
+    monkeypatch.setattr(store, "CHECK_BYTES", 1)  # one row at a time
+    product = open_product(path)
+    with pytest.raises(ProductError, match=rf"1 non-finite value\(s\).*row {rows - 1}, column 2"):
+        product.read("rc")
+    with pytest.raises(ProductError, match=rf"row {rows - 1}, column 2"):
+        product.read("rc", rows=slice(rows - 3, rows), cols=slice(1, 4))
+    assert np.isfinite(product.read("rc", rows=slice(0, rows - 1))).all()
