@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from sarssm.bench import write_report
+from sarssm.deploy.blocks import parse_columns
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,10 +152,11 @@ def student_folder(work: Path) -> Path:
 
 
 def span(text: str | None, cols: int) -> tuple[int, int]:
+    """`A:B` (either end may be left out) as (A, B); all `cols` columns when not given."""
     if not text:
         return 0, cols
-    a, _, b = text.partition(":")
-    return int(a or 0), int(b) if b else cols
+    a, b = parse_columns(text)
+    return a, cols if b is None else b
 
 
 def main() -> None:

@@ -25,7 +25,13 @@ import os
 from pathlib import Path
 
 from sarssm.bench import write_report
-from sarssm.deploy.benchmark import Case, format_tables, run_case, run_suite
+from sarssm.deploy.benchmark import (
+    ANCHOR_MS_PER_LINE,
+    Case,
+    format_tables,
+    run_case,
+    run_suite,
+)
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 PUBLISHED = "ultra:model_dim=2,state_dim=4,num_layers=4"
@@ -59,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stream tiny W={W}")
         r = run_case(Case("stream", "tiny", W, lines=20 if W > 1000 else lines))
         r["floor_ms"] = 1e3 * r["line_bytes"] / report["memory_bandwidth_bytes_per_s"]
-        r["anchor_ratio"] = 16.0 / r["ms_min"]
+        r["anchor_ratio"] = ANCHOR_MS_PER_LINE / r["ms_min"]
         report["stream"].append({"model": "tiny", "columns": W, **r})
     if not args.quick:
         report["growth"] = []
