@@ -42,7 +42,7 @@ from typing import Any
 from sarssm.data.catalog import parse_group_name
 from sarssm.data.level0 import Decoder, Level0Parameters
 from sarssm.errors import ConfigError, ProductError
-from sarssm.physics.geometry import C_LIGHT, Geometry
+from sarssm.physics.geometry import C_LIGHT, POSITIVE_FIELDS, Geometry
 from sarssm.physics.sentinel1 import ANTENNA_LENGTH_M, CARRIER_HZ
 
 __all__ = [
@@ -137,7 +137,7 @@ def _override_value(key: str, value: Any, kind: Any, item: str) -> Any:
         if number != int(number) or number < 1:
             raise ConfigError(f"{item}: {key} must be a positive integer")
         return int(number)
-    if key in ("window_alpha", "swath_near_m", "swath_far_m"):
+    if key not in POSITIVE_FIELDS:  # window_alpha, the swath bounds: Geometry checks them
         return number
     if number <= 0:
         raise ConfigError(f"{item}: {key} must be positive, got {value!r}")

@@ -362,6 +362,12 @@ def _reference_filter_error_db(
         f = np.fft.fftshift(col.doppler_frequencies(n))  # [n] ascending
         sigma = math.sqrt(float(col.ka([0])[0] / ref_col.ka([0])[0]))
         H_ref = np.interp(f / sigma, f, H_ref.real) + 1j * np.interp(f / sigma, f, H_ref.imag)
+    return _filter_error_db(H_ref, H, S)
+
+
+def _filter_error_db(H_ref: np.ndarray, H: np.ndarray, S: np.ndarray) -> float:
+    """10 log10(sum |H_ref S - H S|^2 / sum |H S|^2): a stand-in filter H_ref against the
+    column's own H on its signal spectrum S."""
     err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
     return 10.0 * math.log10(max(float(err), 1e-30))
 
@@ -382,5 +388,4 @@ def radar_mismatch_error_db(
     S = azimuth_transfer(col, [0], n)[:, 0]
     H = azimuth_matched_filter(col, [0], n)[:, 0]
     H_ref = azimuth_matched_filter(ref.column(float(r_ref)), [0], n)[:, 0]
-    err = np.sum(np.abs((H_ref - H) * S) ** 2) / np.sum(np.abs(H * S) ** 2)
-    return 10.0 * math.log10(max(float(err), 1e-30))
+    return _filter_error_db(H_ref, H, S)

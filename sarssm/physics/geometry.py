@@ -25,6 +25,13 @@ C_LIGHT = 299_792_458.0  # m/s
 BEAMWIDTH_3DB = 0.886  # 3-dB width of sinc^2 (the one-way power pattern), in units of lambda/La
 
 
+# The float fields that must be positive (the others: window_alpha in [0, 1], the swath bounds)
+POSITIVE_FIELDS = (
+    "wavelength_m prf_hz velocity_mps antenna_length_m near_range_m range_spacing_m "
+    "range_bandwidth_hz"
+).split()
+
+
 @dataclass(frozen=True)
 class Geometry:
     """Everything needed to simulate, reprocess and evaluate one product."""
@@ -44,11 +51,7 @@ class Geometry:
     swath_far_m: float = 0.0
 
     def __post_init__(self) -> None:
-        positive = (
-            "wavelength_m prf_hz velocity_mps antenna_length_m near_range_m range_spacing_m "
-            "range_bandwidth_hz"
-        ).split()
-        for name in positive:
+        for name in POSITIVE_FIELDS:
             value = getattr(self, name)
             if not np.isfinite(value) or value <= 0:
                 raise ConfigError(f"geometry.{name} must be a positive number, got {value!r}")
