@@ -142,14 +142,14 @@ def quantize_model(
     fields of every product's geometry. Returns what quantization.json holds."""
     from sarssm.data.maya4 import geometry_overrides as checked_overrides
     from sarssm.deploy.lti import check_lti, lti_arrays
-    from sarssm.eval.evaluate import MODEL_LEAVES, load_entries
+    from sarssm.eval.evaluate import load_entries, run_folder
 
     overrides = checked_overrides(geometry_overrides or [])  # a bad item fails before any work
     entry = load_entries([str(model)])[0]
     check_lti(entry.net, "quantisation")
     arrays = lti_arrays(entry.net, entry.scaler)
     folder = Path(entry.path)
-    run = folder.parent if folder.name in MODEL_LEAVES else folder
+    run = run_folder(folder)
     target = Path(out) if out is not None else run / "int8"
     if target.exists() and not overwrite:
         raise ConfigError(f"{target} already exists (pass --overwrite to replace it)")

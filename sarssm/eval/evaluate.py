@@ -87,9 +87,15 @@ def load_model_folder(where: str | Path, scales: bool = True) -> tuple[Path, Any
     return folder, load_model(folder), scaler
 
 
+def run_folder(folder: Path) -> Path:
+    """The run a model folder belongs to: the folder above best/, final_student_model/ or
+    last/, else the folder itself."""
+    return folder.parent if folder.name in MODEL_LEAVES else folder
+
+
 def default_name(folder: Path) -> str:
     """`teacher` for runs/demo/teacher/best, `demo-tiny-baseline` for .../demo-tiny/baseline/..."""
-    run = folder.parent if folder.name in MODEL_LEAVES else folder
+    run = run_folder(folder)
     if run.name == "baseline":
         return f"{run.parent.name}-baseline"
     return run.name
@@ -388,7 +394,7 @@ def run_info(entry: Entry) -> dict[str, Any] | None:
 
     if entry.path is None:
         return None
-    run = entry.path.parent if entry.path.name in MODEL_LEAVES else entry.path
+    run = run_folder(entry.path)
     info: dict[str, Any] = {}
     config = run / "config.yaml"
     if config.is_file():
