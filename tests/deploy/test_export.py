@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from deploy_support import model_input, noise, rel_err, swath, tiny
 
 from sarssm.cli import main
 from sarssm.data.normalize import ComplexScaler
@@ -21,43 +22,18 @@ from sarssm.deploy.export import export_model, export_numpy, export_onnx, export
 from sarssm.deploy.torch_modules import composite_kernel
 from sarssm.errors import ConfigError
 from sarssm.models import build_model, save_model
-from sarssm.models.inputs import stack_neighbours
 
 RTOL = 2e-5  # of the peak, as tests/deploy/test_stream.py asserts for the streaming backends
 SCALER = ComplexScaler(input_scale=3.0, target_scale=0.25)
 
 
 # --- helpers ---------------------------------------------------------------------------------
-def swath(model, W: int) -> np.ndarray:
-    ref = model.config.reference
-    return np.linspace(ref.range_min_m, ref.range_max_m, W)
-
-
-def noise(L: int, W: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((L, W)) + 1j * rng.standard_normal((L, W))).astype(np.complex64)
-
-
-def model_input(model, lines: np.ndarray) -> np.ndarray:
-    """Lines [L, W] -> the model's input x [W, L, C] complex64 (range neighbours, zero edges)."""
-    k = model.config.range_neighbours
-    L, W = lines.shape
-    padded = np.zeros((L, W + 2 * k), np.complex64)
-    padded[:, k : k + W] = lines
-    return stack_neighbours(padded, k)
-
-
 def reference(model, lines: np.ndarray, r: np.ndarray, scaler=SCALER) -> np.ndarray:
     """model(x / s_in, r, aligned=True) * s_out as [W, L] complex: the PyTorch output."""
     x = model_input(model, lines) / np.float32(scaler.input_scale)
     with torch.no_grad():
         y = model(torch.from_numpy(x), torch.from_numpy(r), aligned=True)
     return y.numpy() * np.float32(scaler.target_scale)
-
-
-def rel_err(z: np.ndarray, y: np.ndarray) -> float:
-    assert z.shape == y.shape, (z.shape, y.shape)
-    return float(np.max(np.abs(z - y)) / np.max(np.abs(y)))
 
 
 def pairs(z: np.ndarray) -> np.ndarray:
@@ -72,11 +48,6 @@ def complex_of(p: np.ndarray) -> np.ndarray:
 def taps_of(out: Path, r: np.ndarray) -> np.ndarray:
     """Pre-filter taps [W, K, 2] float32 from the export's own arrays."""
     return pairs(numpy_step.prefilter_taps(numpy_step.load(out / "student.npz"), r))
-
-
-def tiny(seed: int = 0, **overrides):
-    torch.manual_seed(seed)
-    return build_model("demo-tiny", **overrides).eval()
 
 
 def import_file(path: Path, name: str):

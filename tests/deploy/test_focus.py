@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from deploy_support import rel_err, tiny
 
 from sarssm import __version__
 from sarssm.cli import main
@@ -20,21 +20,11 @@ from sarssm.deploy.focus import focus_product, load_focuser
 from sarssm.errors import ConfigError, ProductError
 from sarssm.eval.products import predict_product
 from sarssm.focus.rda import azimuth_compress, focus_rc
-from sarssm.models import build_model, save_model
+from sarssm.models import save_model
 from sarssm.physics.geometry import get_preset
 from sarssm.sim.simulate import simulate
 
 SCALER = ComplexScaler(2.0, 3.0)
-
-
-def tiny(seed: int = 0, **overrides) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return build_model("demo-tiny", **overrides).eval()
-
-
-def rel_err(z: np.ndarray, y: np.ndarray) -> float:
-    assert z.shape == y.shape
-    return float(np.max(np.abs(z - y)) / np.max(np.abs(y)))
 
 
 def focused(path: Path) -> np.ndarray:

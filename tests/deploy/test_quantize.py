@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
+from deploy_support import noise, swath, tiny
 
 from sarssm.cli import main
 from sarssm.data.normalize import ComplexScaler
@@ -19,7 +19,7 @@ from sarssm.deploy.lti import lti_arrays
 from sarssm.deploy.stream import StreamingFocuser
 from sarssm.errors import ConfigError
 from sarssm.eval.metrics import nmse_db
-from sarssm.models import build_model, save_model
+from sarssm.models import save_model
 from sarssm.sim.simulate import simulate
 
 SCALER = ComplexScaler(input_scale=2.0, target_scale=0.5)
@@ -29,21 +29,6 @@ SCALER = ComplexScaler(input_scale=2.0, target_scale=0.5)
 BOUND_INT8_DB = -15.0
 BOUND_INT16_DB = -25.0
 BACKENDS = ["numpy", "numba"] if int_kernels.available() else ["numpy"]
-
-
-def tiny(seed: int = 0, **overrides) -> torch.nn.Module:
-    torch.manual_seed(seed)
-    return build_model("demo-tiny", **overrides).eval()
-
-
-def swath(model: torch.nn.Module, W: int) -> np.ndarray:
-    ref = model.config.reference
-    return np.linspace(ref.range_min_m, ref.range_max_m, W)
-
-
-def noise(L: int, W: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((L, W)) + 1j * rng.standard_normal((L, W))).astype(np.complex64)
 
 
 @pytest.fixture(scope="module")

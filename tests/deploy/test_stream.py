@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from deploy_support import model_input, noise, swath
 
 from sarssm.data.normalize import ComplexScaler
 from sarssm.deploy import kernels, numpy_step, stream
@@ -14,7 +15,6 @@ from sarssm.deploy.lti import lti_arrays, minimum_bytes
 from sarssm.deploy.stream import StreamingFocuser
 from sarssm.errors import ConfigError
 from sarssm.models import build_model, preset_names
-from sarssm.models.inputs import stack_neighbours
 
 LTI_PRESETS = [p for p in preset_names() if build_model(p).config.selectivity == "none"]
 BACKENDS = ["numpy", "numba"] if kernels.available() else ["numpy"]
@@ -22,23 +22,9 @@ BACKENDS = ["numpy", "numba"] if kernels.available() else ["numpy"]
 
 def conv_output(model, lines: np.ndarray, r: np.ndarray) -> np.ndarray:
     """model(x, r, aligned=True) of lines [L, W] as [L, W] (neighbours built like a stream)."""
-    k = model.config.range_neighbours
-    L, W = lines.shape
-    padded = np.zeros((L, W + 2 * k), np.complex64)
-    padded[:, k : k + W] = lines
     with torch.no_grad():
-        x = torch.from_numpy(stack_neighbours(padded, k))
+        x = torch.from_numpy(model_input(model, lines))
         return model(x, torch.from_numpy(r)).numpy().T
-
-
-def swath(model, W: int) -> np.ndarray:
-    ref = model.config.reference
-    return np.linspace(ref.range_min_m, ref.range_max_m, W)
-
-
-def noise(L: int, W: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return (rng.standard_normal((L, W)) + 1j * rng.standard_normal((L, W))).astype(np.complex64)
 
 
 def assert_close(z: np.ndarray, y: np.ndarray, rtol: float = 2e-5) -> None:
