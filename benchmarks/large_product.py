@@ -11,8 +11,8 @@ decoded (128 MiB each), yet compresses to little on disk.
 Steps, each a child process whose peak resident set (`ru_maxrss` of its own, read at its end)
 is reported:
   write      `write_sparse_product` and the dense columns
-  open       `open_product`, its decoded geometry, whole-column reads of rc (16 columns every
-             4096, and a strip of the dense columns)
+  open       `open_product` (its time alone is in the note), its decoded geometry,
+             whole-column reads of rc (16 columns every 4096, and a strip of the dense columns)
   inspect    `sarssm inspect PRODUCT`
   reference  `sarssm focus --model reference` (the range-Doppler processor, by blocks)
   student    `sarssm focus --model STUDENT`: an LTI `s1-stripmap` student
@@ -106,16 +106,21 @@ def write_step(work: Path, rows: int, cols: int, dense: tuple[int, int]) -> str:
 
 def open_step(path: Path, dense: tuple[int, int]) -> str:
     return f"""
+        import time
+        import zarr  # imported before the clock starts: the open alone is timed
         from sarssm.data.store import open_product
+        t = time.perf_counter()
         product = open_product({str(path)!r})
+        opened = time.perf_counter() - t
         g = product.geometry
         rows, cols = product.shape
         for c0 in range(0, cols, 4096):
             product.read("rc", slice(None), slice(c0, c0 + 16))
         a, b = {dense}
         block = product.read("rc", slice(None), slice(a, min(b, a + 256)))
-        print(f"{{rows}} x {{cols}}, PRF {{g.prf_hz:.4f}} Hz, V {{g.velocity_mps:.2f}} m/s, "
-              f"near {{g.near_range_m:.1f}} m; dense strip {{block.shape}}")
+        print(f"opened in {{opened:.2f}} s; {{rows}} x {{cols}}, PRF {{g.prf_hz:.4f}} Hz, "
+              f"V {{g.velocity_mps:.2f}} m/s, near {{g.near_range_m:.1f}} m; "
+              f"dense strip {{block.shape}}")
     """
 
 
