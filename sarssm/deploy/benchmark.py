@@ -135,6 +135,17 @@ def line_bytes(focuser: Any) -> int:
 
 
 # --- the cases -----------------------------------------------------------------------------
+def _timed_pushes(push: Any, W: int, n: int) -> tuple[list[float], np.ndarray, np.ndarray]:
+    """(seconds of each of `n` pushes of one noise line of W columns into a preallocated
+    output, after 3 warm-up pushes; the line; the output)."""
+    rng = np.random.default_rng(0)
+    line = (rng.standard_normal(W) + 1j * rng.standard_normal(W)).astype(np.complex64)
+    out = np.empty(W, np.complex64)
+    for _ in range(3):
+        push(line, out)
+    return [_timed(lambda: push(line, out)) for _ in range(n)], line, out
+
+
 def run_stream(case: Case) -> dict[str, Any]:
     from sarssm.deploy.stream import StreamingFocuser
     from sarssm.models import count_parameters
@@ -143,12 +154,7 @@ def run_stream(case: Case) -> dict[str, Any]:
     W = case.columns
     rss0 = rss_bytes()
     focuser = StreamingFocuser(model, W, spread_ranges(model, W), scaler=scaler)
-    rng = np.random.default_rng(0)
-    line = (rng.standard_normal(W) + 1j * rng.standard_normal(W)).astype(np.complex64)
-    out = np.empty(W, np.complex64)
-    for _ in range(3):
-        focuser.push(line, out)
-    times = [_timed(lambda: focuser.push(line, out)) for _ in range(case.lines)]
+    times, line, out = _timed_pushes(focuser.push, W, case.lines)
     rss1 = rss_bytes()
     growth = None
     if case.growth_lines:
@@ -241,12 +247,7 @@ def run_matched_filter(case: Case) -> dict[str, Any]:
     W = case.columns
     rss0 = rss_bytes()
     mf = StreamingMatchedFilter(_s1_line(W))
-    rng = np.random.default_rng(0)
-    line = (rng.standard_normal(W) + 1j * rng.standard_normal(W)).astype(np.complex64)
-    out = np.empty(W, np.complex64)
-    for _ in range(3):
-        mf.push(line, out)
-    times = [_timed(lambda: mf.push(line, out)) for _ in range(case.lines)]
+    times = _timed_pushes(mf.push, W, case.lines)[0]
     mem = mf.memory()
     return {
         "taps": 2 * mf.half + 1,
